@@ -1,0 +1,19 @@
+//! Tocsin: a stream processor for social-media mentions.
+//!
+//! The crate is laid out the way data flows (see README "Architecture"):
+//! sources → decode/validate (dead-letter on failure) → stages → sinks, with
+//! Prometheus metrics and a small HTTP server beside it.
+
+pub mod assemble;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod logging;
+pub mod mention;
+pub mod metrics;
+pub mod pipeline;
+pub mod server;
+pub mod simulate;
+pub mod sinks;
+pub mod sources;
+pub mod stages;

@@ -1,0 +1,213 @@
+//! Every Prometheus metric Tocsin exposes, defined in this one place.
+//!
+//! Naming follows Prometheus conventions: `tocsin_` prefix, base units (`_seconds`, `_bytes`),
+//! `_total` on counters. Labels are bounded: stage and sink names are fixed by the code, DLQ
+//! reasons are a closed enum, Kafka partitions are bounded by the topic, brands come from config.
+//! Never put a raw author, id or text in a label.
+//!
+//! The catalogue (names, types, labels, meaning) is `docs/metrics.md`; a test checks that every
+//! name below is documented there.
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry, TextEncoder,
+};
+
+use crate::mention::DlqReason;
+
+pub mod names {
+    pub const BUILD_INFO: &str = "tocsin_build_info";
+    pub const SOURCE_RECEIVED_EVENTS: &str = "tocsin_source_received_events_total";
+    pub const SOURCE_RECEIVED_BYTES: &str = "tocsin_source_received_bytes_total";
+    pub const STAGE_RECEIVED_EVENTS: &str = "tocsin_stage_received_events_total";
+    pub const STAGE_SENT_EVENTS: &str = "tocsin_stage_sent_events_total";
+    pub const STAGE_BATCH_DURATION: &str = "tocsin_stage_batch_duration_seconds";
+    pub const BATCH_SIZE: &str = "tocsin_batch_size_events";
+    pub const SINK_SENT_EVENTS: &str = "tocsin_sink_sent_events_total";
+    pub const SINK_ERRORS: &str = "tocsin_sink_errors_total";
+    pub const DEAD_LETTER_EVENTS: &str = "tocsin_dead_letter_events_total";
+    pub const END_TO_END_LATENCY: &str = "tocsin_end_to_end_latency_seconds";
+    pub const PIPELINE_LATENCY: &str = "tocsin_pipeline_latency_seconds";
+    pub const CONSUMER_LAG: &str = "tocsin_kafka_consumer_lag_messages";
+    pub const OFFSET_COMMITS: &str = "tocsin_kafka_offset_commits_total";
+    pub const REBALANCES: &str = "tocsin_kafka_rebalances_total";
+    pub const CHANNEL_QUEUED_BATCHES: &str = "tocsin_channel_queued_batches";
+    pub const LAST_EVENT_TIMESTAMP: &str = "tocsin_last_event_timestamp_seconds";
+    pub const UP: &str = "tocsin_pipeline_up";
+
+    /// Every name above, for the catalogue test.
+    pub const ALL: &[&str] = &[
+        BUILD_INFO,
+        SOURCE_RECEIVED_EVENTS,
+        SOURCE_RECEIVED_BYTES,
+        STAGE_RECEIVED_EVENTS,
+        STAGE_SENT_EVENTS,
+        STAGE_BATCH_DURATION,
+        BATCH_SIZE,
+        SINK_SENT_EVENTS,
+        SINK_ERRORS,
+        DEAD_LETTER_EVENTS,
+        END_TO_END_LATENCY,
+        PIPELINE_LATENCY,
+        CONSUMER_LAG,
+        OFFSET_COMMITS,
+        REBALANCES,
+        CHANNEL_QUEUED_BATCHES,
+        LAST_EVENT_TIMESTAMP,
+        UP,
+    ];
+}
+
+/// Handles to every metric of one pipeline instance, registered in its own registry.
+#[derive(Clone)]
+pub struct Metrics {
+    pub registry: Registry,
+    pub source_received_events: IntCounterVec,
+    pub source_received_bytes: IntCounterVec,
+    pub stage_received_events: IntCounterVec,
+    pub stage_sent_events: IntCounterVec,
+    pub stage_batch_duration: HistogramVec,
+    pub batch_size: HistogramVec,
+    pub sink_sent_events: IntCounterVec,
+    pub sink_errors: IntCounterVec,
+    pub dead_letter_events: IntCounterVec,
+    pub end_to_end_latency: HistogramVec,
+    pub pipeline_latency: HistogramVec,
+    pub consumer_lag: IntGaugeVec,
+    pub offset_commits: IntCounterVec,
+    pub rebalances: IntCounterVec,
+    pub channel_queued_batches: IntGaugeVec,
+    pub last_event_timestamp: Gauge,
+    pub up: IntGauge,
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("metric registered once");
+    c
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("metric registered once");
+    g
+}
+
+fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
+        .expect("valid metric");
+    r.register(Box::new(h.clone())).expect("metric registered once");
+    h
+}
+
+/// Latency buckets from 1 ms to ~1 h: pipelines care about sub-second, backlogs about minutes.
+fn latency_buckets() -> Vec<f64> {
+    vec![
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+        300.0, 900.0, 3600.0,
+    ]
+}
+
+impl Metrics {
+    pub fn new(pipeline: &str) -> Self {
+        let registry = Registry::new_custom(None, None).expect("valid registry");
+        use names::*;
+        let build = IntGaugeVec::new(
+            Opts::new(BUILD_INFO, "Always 1; labels carry the build version and pipeline name."),
+            &["version", "pipeline"],
+        )
+        .expect("valid metric");
+        registry.register(Box::new(build.clone())).expect("registered once");
+        build
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), pipeline])
+            .set(1);
+        #[cfg(target_os = "linux")]
+        {
+            let pc = prometheus::process_collector::ProcessCollector::for_self();
+            let _ = registry.register(Box::new(pc));
+        }
+        let up = IntGauge::new(UP, "1 while the pipeline runs and is healthy, 0 after it failed or stopped.")
+            .expect("valid metric");
+        registry.register(Box::new(up.clone())).expect("registered once");
+        let last = Gauge::new(
+            LAST_EVENT_TIMESTAMP,
+            "Event time (created_at, Unix seconds) of the newest mention written to the sink.",
+        )
+        .expect("valid metric");
+        registry.register(Box::new(last.clone())).expect("registered once");
+
+        let m = Metrics {
+            source_received_events: counter(&registry, SOURCE_RECEIVED_EVENTS, "Records read from the source, valid or not.", &["source"]),
+            source_received_bytes: counter(&registry, SOURCE_RECEIVED_BYTES, "Payload bytes read from the source.", &["source"]),
+            stage_received_events: counter(&registry, STAGE_RECEIVED_EVENTS, "Events that entered a stage.", &["stage"]),
+            stage_sent_events: counter(&registry, STAGE_SENT_EVENTS, "Events a stage passed on.", &["stage"]),
+            stage_batch_duration: histogram(&registry, STAGE_BATCH_DURATION, "Time a stage spent on one micro-batch.", &["stage"], latency_buckets()),
+            batch_size: histogram(&registry, BATCH_SIZE, "Records per micro-batch read from the source.", &["source"], vec![1.0, 10.0, 50.0, 100.0, 250.0, 500.0, 1000.0, 2500.0, 5000.0, 10000.0]),
+            sink_sent_events: counter(&registry, SINK_SENT_EVENTS, "Records acknowledged by a sink (broker ack or flushed file).", &["sink"]),
+            sink_errors: counter(&registry, SINK_ERRORS, "Failed sink writes; the batch is retried, offsets wait.", &["sink"]),
+            dead_letter_events: counter(&registry, DEAD_LETTER_EVENTS, "Records sent to the dead-letter output, by reason.", &["reason"]),
+            end_to_end_latency: histogram(&registry, END_TO_END_LATENCY, "From a mention's created_at to its enriched output being acknowledged.", &["platform"], latency_buckets()),
+            pipeline_latency: histogram(&registry, PIPELINE_LATENCY, "From a batch being read to its outputs being acknowledged.", &["source"], latency_buckets()),
+            consumer_lag: gauge_vec(&registry, CONSUMER_LAG, "Messages between the partition's high watermark and the consumer's position (librdkafka statistics).", &["topic", "partition"]),
+            offset_commits: counter(&registry, OFFSET_COMMITS, "Kafka offset commits, by result.", &["result"]),
+            rebalances: counter(&registry, REBALANCES, "Consumer group rebalances seen, by kind (assign, revoke, error).", &["kind"]),
+            channel_queued_batches: gauge_vec(&registry, CHANNEL_QUEUED_BATCHES, "Batches waiting in a bounded channel between two tasks.", &["channel"]),
+            last_event_timestamp: last,
+            up,
+            registry,
+        };
+        // Pre-create bounded label sets so dashboards see zeros instead of missing series.
+        for r in DlqReason::ALL {
+            m.dead_letter_events.with_label_values(&[r.as_str()]);
+        }
+        for r in ["ok", "error"] {
+            m.offset_commits.with_label_values(&[r]);
+        }
+        m
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    pub fn dead_letter(&self, reason: DlqReason) -> IntCounter {
+        self.dead_letter_events.with_label_values(&[reason.as_str()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_conventions() {
+        for n in names::ALL {
+            assert!(n.starts_with("tocsin_"), "{n}");
+            let ok_suffix = ["_total", "_seconds", "_bytes", "_messages", "_batches", "_events", "_info", "_up"]
+                .iter()
+                .any(|s| n.ends_with(s));
+            assert!(ok_suffix, "{n} lacks a unit suffix");
+        }
+    }
+
+    #[test]
+    fn render_exposes_registered_metrics() {
+        let m = Metrics::new("t");
+        m.dead_letter(DlqReason::InvalidJson).inc();
+        let text = m.render();
+        assert!(text.contains("tocsin_dead_letter_events_total{reason=\"invalid_json\"} 1"));
+        assert!(text.contains("tocsin_build_info"));
+    }
+
+    #[test]
+    fn every_metric_is_in_the_catalogue() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
+            .expect("docs/metrics.md exists");
+        for n in names::ALL {
+            assert!(doc.contains(&format!("`{n}`")), "{n} missing from docs/metrics.md");
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! Micro-batches, the [`Stage`] trait, and the runner that wires source → stages → sinks.
+//!
+//! Three tasks joined by bounded channels (capacity `pipeline.channel_capacity` batches; a full
+//! channel blocks the task upstream, so backpressure reaches the source and nothing queues
+//! without bound):
+//!
+//! 1. the source task reads micro-batches;
+//! 2. the processing thread decodes (bad records become dead letters), runs the stages in
+//!    order (stateless ones are rayon-parallel inside the batch) and encodes the outputs;
+//! 3. the sink task writes enriched records and dead letters, waits until both are
+//!    acknowledged (broker ack or flushed file), and only then acknowledges the batch to the
+//!    source, which stores its offsets.
+//!
+//! Batches flow strictly in order through each task, so a partition's offsets only move forward
+//! and outputs keep input order within a partition. On shutdown the source stops reading, the
+//! batches in flight drain through the stages and sinks, and the source commits what was
+//! acknowledged.
+
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+use crate::clock::{Millis, SharedClock};
+use crate::mention::{decode, DecodeLimits, Mention, Origin, RawRecord};
+use crate::metrics::Metrics;
+use crate::sinks::{DeadLetter, OutRecord, Sink, SinkError};
+use crate::sources::{Acker, Source, SourceBatch};
+
+/// A processing step over a micro-batch of valid mentions.
+///
+/// Stages must keep the batch's order and length: one output per input. Stateful stages own
+/// their state (keyed, so it can be sharded) and read time only from the clock they were given.
+pub trait Stage: Send {
+    fn name(&self) -> &'static str;
+    fn process(&mut self, batch: &mut [Mention]);
+    /// Called at least every `tick_interval` even when no data flows, with the stage clock's
+    /// time, so stateful stages can close buckets and expire state.
+    fn tick(&mut self, _now_ms: Millis) {}
+}
+
+/// A stateless per-mention step. Wrap it in [`Parallel`] to run it batch-parallel with rayon.
+pub trait MapStage: Send + Sync {
+    fn name(&self) -> &'static str;
+    fn apply(&self, mention: &mut Mention);
+}
+
+/// Runs a [`MapStage`] over a batch with rayon.
+pub struct Parallel<S>(pub S);
+
+impl<S: MapStage> Stage for Parallel<S> {
+    fn name(&self) -> &'static str {
+        self.0.name()
+    }
+    fn process(&mut self, batch: &mut [Mention]) {
+        let s = &self.0;
+        batch.par_iter_mut().with_min_len(64).for_each(|m| s.apply(m));
+    }
+}
+
+/// Liveness and readiness, shared with the HTTP server.
+#[derive(Debug, Default)]
+pub struct Health {
+    pub ready: AtomicBool,
+    pub failed: AtomicBool,
+}
+
+impl Health {
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed) && !self.failed.load(Ordering::Relaxed)
+    }
+    pub fn is_live(&self) -> bool {
+        !self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// Everything the runner needs besides the source.
+pub struct Pipeline {
+    pub name: String,
+    pub stages: Vec<Box<dyn Stage>>,
+    pub sink: Sink,
+    pub dead_letter: Sink,
+    pub limits: DecodeLimits,
+    pub clock: SharedClock,
+    pub metrics: Arc<Metrics>,
+    pub health: Arc<Health>,
+    pub batch_size: usize,
+    pub batch_timeout: Duration,
+    pub channel_capacity: usize,
+    pub tick_interval: Duration,
+}
+
+/// What a finished run did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    pub read: u64,
+    pub enriched: u64,
+    pub dead_letters: u64,
+    pub batches: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("sink failed, offsets of the failed batch were not committed: {0}")]
+    Sink(#[from] SinkError),
+    #[error("the processing thread stopped unexpectedly ({0}); this is a bug, please report it")]
+    Processing(String),
+}
+
+struct Processed {
+    outputs: Vec<OutRecord>,
+    dead: Vec<DeadLetter>,
+    /// (created_at, platform) of each output, for latency metrics after the ack.
+    event_times: Vec<(Millis, crate::mention::Platform)>,
+    checkpoint: crate::sources::Checkpoint,
+    read_at: Instant,
+}
+
+/// A handle that asks a running pipeline to stop (drain, commit, return).
+#[derive(Clone)]
+pub struct Shutdown(Arc<watch::Sender<bool>>);
+
+impl Shutdown {
+    pub fn new() -> (Self, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        (Self(Arc::new(tx)), rx)
+    }
+    pub fn trigger(&self) {
+        let _ = self.0.send(true);
+    }
+}
+
+impl Pipeline {
+    /// Runs until the source is exhausted or `stop` turns true, then drains and commits.
+    pub async fn run(self, mut source: Source, mut stop: watch::Receiver<bool>) -> Result<RunReport, PipelineError> {
+        let Pipeline {
+            name: _,
+            stages,
+            sink,
+            dead_letter,
+            limits,
+            clock,
+            metrics,
+            health,
+            batch_size,
+            batch_timeout,
+            channel_capacity,
+            tick_interval,
+        } = self;
+        let (tx_raw, rx_raw) = mpsc::channel::<SourceBatch>(channel_capacity);
+        let (tx_out, rx_out) = mpsc::channel::<Processed>(channel_capacity);
+        let acker = source.acker();
+        let source_label = source.label();
+        health.ready.store(true, Ordering::Relaxed);
+        metrics.up.set(1);
+
+        // 1. Source task.
+        let m = metrics.clone();
+        let src_label = source_label.clone();
+        let source_task = tokio::spawn(async move {
+            let q = m.channel_queued_batches.with_label_values(&["source_to_stages"]);
+            loop {
+                if *stop.borrow() {
+                    break;
+                }
+                let batch = tokio::select! {
+                    biased;
+                    _ = stop.changed() => break,
+                    b = source.next_batch(batch_size, batch_timeout) => b,
+                };
+                let Some(batch) = batch else { break };
+                if batch.records.is_empty() {
+                    continue;
+                }
+                m.batch_size
+                    .with_label_values(&[&src_label])
+                    .observe(batch.records.len() as f64);
+                m.source_received_events
+                    .with_label_values(&[&src_label])
+                    .inc_by(batch.records.len() as u64);
+                let bytes: usize = batch.records.iter().map(|r| r.payload.len()).sum();
+                m.source_received_bytes
+                    .with_label_values(&[&src_label])
+                    .inc_by(bytes as u64);
+                if tx_raw.send(batch).await.is_err() {
+                    break;
+                }
+                q.set((channel_capacity - tx_raw.capacity()) as i64);
+            }
+            source.close().await;
+        });
+
+        // 2. Processing thread.
+        let m = metrics.clone();
+        let rt = tokio::runtime::Handle::current();
+        let processing = tokio::task::spawn_blocking(move || {
+            process_loop(rt, rx_raw, tx_out, stages, limits, clock, m, tick_interval)
+        });
+
+        // 3. Sink task (here).
+        let report = sink_loop(rx_out, sink, dead_letter, acker.as_ref(), &metrics, &source_label).await;
+        // Whatever happened, stop reading and wait for the other tasks.
+        drop(source_task.await);
+        let processed = processing.await;
+        acker.finish().await;
+        metrics.up.set(0);
+        health.ready.store(false, Ordering::Relaxed);
+        let mut report = match report {
+            Ok(r) => r,
+            Err(e) => {
+                health.failed.store(true, Ordering::Relaxed);
+                return Err(e);
+            }
+        };
+        match processed {
+            Ok(read) => report.read = read,
+            Err(e) => {
+                health.failed.store(true, Ordering::Relaxed);
+                return Err(PipelineError::Processing(e.to_string()));
+            }
+        }
+        Ok(report)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn process_loop(
+    rt: tokio::runtime::Handle,
+    mut rx: mpsc::Receiver<SourceBatch>,
+    tx: mpsc::Sender<Processed>,
+    mut stages: Vec<Box<dyn Stage>>,
+    limits: DecodeLimits,
+    clock: SharedClock,
+    m: Arc<Metrics>,
+    tick_interval: Duration,
+) -> u64 {
+    let decode_label = ["decode"];
+    let mut read = 0u64;
+    let mut last_tick = Instant::now();
+    let q = m.channel_queued_batches.with_label_values(&["stages_to_sinks"]);
+    loop {
+        let next = rt.block_on(async { tokio::time::timeout(tick_interval, rx.recv()).await });
+        if last_tick.elapsed() >= tick_interval {
+            let now = clock.now_ms();
+            for s in stages.iter_mut() {
+                s.tick(now);
+            }
+            last_tick = Instant::now();
+        }
+        let batch = match next {
+            Err(_) => continue, // tick timeout
+            Ok(None) => break,
+            Ok(Some(b)) => b,
+        };
+        read += batch.records.len() as u64;
+        let started = Instant::now();
+        let now = clock.now_ms();
+        m.stage_received_events
+            .with_label_values(&decode_label)
+            .inc_by(batch.records.len() as u64);
+        let decoded: Vec<Result<Mention, DeadLetter>> = batch
+            .records
+            .into_par_iter()
+            .with_min_len(64)
+            .map(|r: RawRecord| {
+                let keep = (r.payload.clone(), r.key.clone(), r.origin.clone());
+                decode(r, &limits, now).map_err(|e| DeadLetter {
+                    payload: keep.0,
+                    key: keep.1,
+                    origin: keep.2,
+                    reason: e.reason,
+                    error: e.detail,
+                    at_ms: now,
+                })
+            })
+            .collect();
+        let mut mentions = Vec::with_capacity(decoded.len());
+        let mut dead = Vec::new();
+        for d in decoded {
+            match d {
+                Ok(mn) => mentions.push(mn),
+                Err(dl) => dead.push(dl),
+            }
+        }
+        m.stage_sent_events
+            .with_label_values(&decode_label)
+            .inc_by(mentions.len() as u64);
+        m.stage_batch_duration
+            .with_label_values(&decode_label)
+            .observe(started.elapsed().as_secs_f64());
+
+        for s in stages.iter_mut() {
+            let t = Instant::now();
+            let n = mentions.len() as u64;
+            m.stage_received_events.with_label_values(&[s.name()]).inc_by(n);
+            s.process(&mut mentions);
+            debug_assert_eq!(mentions.len() as u64, n, "stage {} changed the batch length", s.name());
+            m.stage_sent_events
+                .with_label_values(&[s.name()])
+                .inc_by(mentions.len() as u64);
+            m.stage_batch_duration
+                .with_label_values(&[s.name()])
+                .observe(t.elapsed().as_secs_f64());
+        }
+
+        let t = Instant::now();
+        let outputs: Vec<OutRecord> = mentions
+            .par_iter()
+            .with_min_len(64)
+            .map(|mn| OutRecord {
+                key: mn.output_key(),
+                payload: mn.encode(),
+                headers: Vec::new(),
+            })
+            .collect();
+        let event_times = mentions.iter().map(|mn| (mn.created_at_ms, mn.platform)).collect();
+        m.stage_batch_duration
+            .with_label_values(&["encode"])
+            .observe(t.elapsed().as_secs_f64());
+        let p = Processed {
+            outputs,
+            dead,
+            event_times,
+            checkpoint: batch.checkpoint,
+            read_at: batch.read_at,
+        };
+        if tx.blocking_send(p).is_err() {
+            break; // the sink failed; it reports why
+        }
+        q.set((tx.max_capacity() - tx.capacity()) as i64);
+    }
+    read
+}
+
+async fn sink_loop(
+    mut rx: mpsc::Receiver<Processed>,
+    mut sink: Sink,
+    mut dead_letter: Sink,
+    acker: &dyn Acker,
+    m: &Metrics,
+    source_label: &str,
+) -> Result<RunReport, PipelineError> {
+    let mut report = RunReport::default();
+    let sink_label = sink.label();
+    let dlq_label = format!("dead_letter_{}", dead_letter.label());
+    while let Some(p) = rx.recv().await {
+        let n_out = p.outputs.len() as u64;
+        let n_dead = p.dead.len() as u64;
+        if n_out > 0 {
+            sink.write(p.outputs, m, &sink_label).await?;
+        }
+        if n_dead > 0 {
+            let reasons: Vec<_> = p.dead.iter().map(|d| d.reason).collect();
+            let records = dead_letter.dead_letter_records(p.dead);
+            dead_letter.write(records, m, &dlq_label).await?;
+            for r in reasons {
+                m.dead_letter(r).inc();
+            }
+        }
+        // Both outputs are durable: now the source may move its offsets.
+        acker.ack(&p.checkpoint);
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut newest = 0;
+        for (created, platform) in &p.event_times {
+            newest = newest.max(*created);
+            m.end_to_end_latency
+                .with_label_values(&[platform.as_str()])
+                .observe(((now - created).max(0)) as f64 / 1000.0);
+        }
+        if newest > 0 {
+            m.last_event_timestamp.set(newest as f64 / 1000.0);
+        }
+        m.pipeline_latency
+            .with_label_values(&[source_label])
+            .observe(p.read_at.elapsed().as_secs_f64());
+        report.enriched += n_out;
+        report.dead_letters += n_dead;
+        report.batches += 1;
+    }
+    sink.close().await?;
+    dead_letter.close().await?;
+    Ok(report)
+}
+
+/// Where a dead letter came from, as text for logs.
+pub fn describe_origin(o: &Origin) -> String {
+    match o {
+        Origin::Kafka {
+            topic,
+            partition,
+            offset,
+        } => format!("{topic}/{partition}@{offset}"),
+        Origin::File { path, line } => format!("{path}:{line}"),
+        Origin::Generated { seq } => format!("generated#{seq}"),
+    }
+}
