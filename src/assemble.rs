@@ -15,14 +15,20 @@ use crate::sources::{file::FileSource, kafka::KafkaSource, Source};
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
     #[error("cannot open input {path}: {source}; check the path")]
-    Input { path: String, source: std::io::Error },
+    Input {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot create the Kafka consumer: {0}; check source.brokers, source.options and that the topics exist")]
     Consumer(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Sink(#[from] SinkError),
 }
 
-pub async fn open_source(cfg: &PipelineConfig, metrics: Arc<Metrics>) -> Result<Source, AssembleError> {
+pub async fn open_source(
+    cfg: &PipelineConfig,
+    metrics: Arc<Metrics>,
+) -> Result<Source, AssembleError> {
     Ok(match &cfg.source {
         SourceConfig::Kafka(k) => Source::Kafka(KafkaSource::new(k, metrics)?),
         SourceConfig::File(f) => Source::File(

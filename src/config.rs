@@ -92,9 +92,16 @@ pub struct KafkaSourceConfig {
     /// Where a group with no committed offset starts: `earliest` or `latest`.
     #[serde(default = "default_start")]
     pub start_from: String,
+    /// How often acknowledged offsets are committed (also on revoke and at shutdown).
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_ms: u64,
     /// Extra librdkafka properties, passed as they are.
     #[serde(default)]
     pub options: BTreeMap<String, String>,
+}
+
+fn default_commit_interval() -> u64 {
+    1000
 }
 
 fn default_start() -> String {
@@ -222,17 +229,33 @@ impl PipelineConfig {
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::new(text);
         serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
+            let mut path = e.path().to_string();
+            if path == "." {
+                path.clear();
+            }
+            let message = e.into_inner().to_string().trim_end().to_string();
+            // serde reports an unknown or missing field at its parent; name the field itself.
+            for marker in ["unknown field `", "missing field `"] {
+                if let Some(rest) = message.split(marker).nth(1) {
+                    if let Some(field) = rest.split('`').next() {
+                        path = if path.is_empty() {
+                            field.to_string()
+                        } else {
+                            format!("{path}.{field}")
+                        };
+                    }
+                    break;
+                }
+            }
             // toml's own message carries the line, the column and the offending snippet.
             ConfigError::Parse {
                 file: file.to_owned(),
-                path: if path.is_empty() || path == "." {
+                path: if path.is_empty() {
                     "(top level)".into()
                 } else {
                     path
                 },
-                message: inner.to_string().trim_end().to_string(),
+                message,
             }
         })
     }
@@ -267,31 +290,49 @@ impl PipelineConfig {
         match &self.source {
             SourceConfig::Kafka(k) => {
                 if k.brokers.trim().is_empty() {
-                    bad("source.brokers", &format!("is empty; set it or {BROKERS_ENV}"));
+                    bad(
+                        "source.brokers",
+                        &format!("is empty; set it or {BROKERS_ENV}"),
+                    );
                 }
                 if k.topics.is_empty() {
                     bad("source.topics", "list at least one topic to consume");
                 }
                 for (i, t) in k.topics.iter().enumerate() {
                     if !valid_topic(t) {
-                        bad(&format!("source.topics[{i}]"), "is not a valid Kafka topic name ([a-zA-Z0-9._-], 1-249 chars)");
+                        bad(
+                            &format!("source.topics[{i}]"),
+                            "is not a valid Kafka topic name ([a-zA-Z0-9._-], 1-249 chars)",
+                        );
                     }
                 }
                 if k.group_id.trim().is_empty() {
-                    bad("source.group_id", "is empty; instances that share work need one group id");
+                    bad(
+                        "source.group_id",
+                        "is empty; instances that share work need one group id",
+                    );
+                }
+                if k.commit_interval_ms == 0 || k.commit_interval_ms > 600_000 {
+                    bad("source.commit_interval_ms", "must be between 1 and 600000");
                 }
                 if k.start_from != "earliest" && k.start_from != "latest" {
                     bad("source.start_from", "must be `earliest` or `latest`");
                 }
                 for key in k.options.keys() {
                     if MANAGED_CONSUMER_OPTIONS.contains(&key.as_str()) {
-                        bad(&format!("source.options.{key}"), "is managed by Tocsin for at-least-once delivery; remove it");
+                        bad(
+                            &format!("source.options.{key}"),
+                            "is managed by Tocsin for at-least-once delivery; remove it",
+                        );
                     }
                 }
             }
             SourceConfig::File(f) => {
                 if f.path.is_empty() {
-                    bad("source.path", "is empty; give a file or `-` for standard input");
+                    bad(
+                        "source.path",
+                        "is empty; give a file or `-` for standard input",
+                    );
                 }
             }
         }
@@ -299,14 +340,23 @@ impl PipelineConfig {
             match sink {
                 SinkConfig::Kafka(k) => {
                     if k.brokers.trim().is_empty() {
-                        bad(&format!("{name}.brokers"), &format!("is empty; set it or {BROKERS_ENV}"));
+                        bad(
+                            &format!("{name}.brokers"),
+                            &format!("is empty; set it or {BROKERS_ENV}"),
+                        );
                     }
                     if !valid_topic(&k.topic) {
-                        bad(&format!("{name}.topic"), "is not a valid Kafka topic name ([a-zA-Z0-9._-], 1-249 chars)");
+                        bad(
+                            &format!("{name}.topic"),
+                            "is not a valid Kafka topic name ([a-zA-Z0-9._-], 1-249 chars)",
+                        );
                     }
                     if let SourceConfig::Kafka(src) = &self.source {
                         if src.topics.contains(&k.topic) {
-                            bad(&format!("{name}.topic"), "is also a source topic: the pipeline would read its own output");
+                            bad(
+                                &format!("{name}.topic"),
+                                "is also a source topic: the pipeline would read its own output",
+                            );
                         }
                     }
                 }
@@ -319,32 +369,60 @@ impl PipelineConfig {
         }
         if let (SinkConfig::File(a), SinkConfig::File(b)) = (&self.sink, &self.dead_letter) {
             if a.path == b.path && a.path != "-" {
-                bad("dead_letter.path", "is the same file as sink.path; dead letters must stay apart");
+                bad(
+                    "dead_letter.path",
+                    "is the same file as sink.path; dead letters must stay apart",
+                );
             }
         }
         let l = &self.limits;
         if l.max_message_bytes < 64 || l.max_message_bytes > 64 * 1024 * 1024 {
-            bad("limits.max_message_bytes", "must be between 64 and 67108864");
+            bad(
+                "limits.max_message_bytes",
+                "must be between 64 and 67108864",
+            );
         }
         if l.max_future_seconds < 0 {
             bad("limits.max_future_seconds", "must not be negative");
         }
         if chrono::DateTime::parse_from_rfc3339(&l.min_timestamp).is_err() {
-            bad("limits.min_timestamp", "must be an RFC 3339 instant like 2000-01-01T00:00:00Z");
+            bad(
+                "limits.min_timestamp",
+                "must be an RFC 3339 instant like 2000-01-01T00:00:00Z",
+            );
         }
-        if !self.metrics.listen.is_empty() && self.metrics.listen.parse::<std::net::SocketAddr>().is_err() {
-            bad("metrics.listen", "must be host:port like 0.0.0.0:9464 (or empty to disable)");
+        if !self.metrics.listen.is_empty()
+            && self.metrics.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            bad(
+                "metrics.listen",
+                "must be host:port like 0.0.0.0:9464 (or empty to disable)",
+            );
         }
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
-            if b.id.is_empty() || !b.id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                bad(&format!("brands[{i}].id"), "must be non-empty [a-zA-Z0-9_-] (it is a metric label)");
+            if b.id.is_empty()
+                || !b
+                    .id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                bad(
+                    &format!("brands[{i}].id"),
+                    "must be non-empty [a-zA-Z0-9_-] (it is a metric label)",
+                );
             }
             if !seen.insert(b.id.as_str()) {
-                bad(&format!("brands[{i}].id"), &format!("`{}` is defined twice", b.id));
+                bad(
+                    &format!("brands[{i}].id"),
+                    &format!("`{}` is defined twice", b.id),
+                );
             }
             if b.names.is_empty() && b.handles.is_empty() && b.hashtags.is_empty() {
-                bad(&format!("brands[{i}]"), "needs at least one of names, handles, hashtags");
+                bad(
+                    &format!("brands[{i}]"),
+                    "needs at least one of names, handles, hashtags",
+                );
             }
         }
         if p.is_empty() {
@@ -371,7 +449,8 @@ fn valid_topic(t: &str) -> bool {
         && t.len() <= 249
         && t != "."
         && t != ".."
-        && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
+        && t.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-')
 }
 
 #[cfg(test)]
@@ -405,8 +484,13 @@ path = "dlq.jsonl"
 
     #[test]
     fn unknown_field_names_its_path() {
-        let text = MINIMAL.replace("group_id = \"tocsin\"", "group_id = \"tocsin\"\ngroupid = 1");
-        let e = PipelineConfig::parse(&text, Path::new("p.toml")).unwrap_err().to_string();
+        let text = MINIMAL.replace(
+            "group_id = \"tocsin\"",
+            "group_id = \"tocsin\"\ngroupid = 1",
+        );
+        let e = PipelineConfig::parse(&text, Path::new("p.toml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("p.toml: at `source"), "{e}");
         assert!(e.contains("groupid"), "{e}");
     }
@@ -415,9 +499,13 @@ path = "dlq.jsonl"
     fn env_overrides_every_broker_list() {
         let mut c = PipelineConfig::parse(MINIMAL, Path::new("x.toml")).unwrap();
         c.apply_env(|k| (k == BROKERS_ENV).then(|| "k1:9092,k2:9092".to_string()));
-        let SourceConfig::Kafka(k) = &c.source else { panic!() };
+        let SourceConfig::Kafka(k) = &c.source else {
+            panic!()
+        };
         assert_eq!(k.brokers, "k1:9092,k2:9092");
-        let SinkConfig::Kafka(s) = &c.sink else { panic!() };
+        let SinkConfig::Kafka(s) = &c.sink else {
+            panic!()
+        };
         assert_eq!(s.brokers, "k1:9092,k2:9092");
     }
 

@@ -92,20 +92,31 @@ impl Stage for Observer {
 }
 
 pub async fn run(a: DemoArgs) -> Result<()> {
-    std::fs::create_dir_all(&a.out).with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
     let enriched = a.out.join("enriched.jsonl");
     let dead = a.out.join("dead_letters.jsonl");
     for p in [&enriched, &dead] {
         let _ = std::fs::remove_file(p);
     }
     let mut cfg = default_config()?;
-    cfg.sink = SinkConfig::File(FileSinkConfig { path: enriched.display().to_string(), fsync: false });
-    cfg.dead_letter = SinkConfig::File(FileSinkConfig { path: dead.display().to_string(), fsync: false });
+    cfg.sink = SinkConfig::File(FileSinkConfig {
+        path: enriched.display().to_string(),
+        fsync: false,
+    });
+    cfg.dead_letter = SinkConfig::File(FileSinkConfig {
+        path: dead.display().to_string(),
+        fsync: false,
+    });
 
     let minutes = (a.hours * 60.0).round().max(10.0) as u64;
     let now = chrono::Utc::now().timestamp_millis();
     let incident = IncidentSpec::parse(
-        &format!("name=login-outage,brand=northwind,lang=fr,product=app,start={},duration={},factor=6", minutes * 2 / 3, (minutes / 8).max(10)),
+        &format!(
+            "name=login-outage,brand=northwind,lang=fr,product=app,start={},duration={},factor=6",
+            minutes * 2 / 3,
+            (minutes / 8).max(10)
+        ),
         0,
     )
     .map_err(anyhow::Error::msg)?;
@@ -124,7 +135,12 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         Ok(b) => b,
         Err(e) => {
             eprintln!("note: cannot listen on {addr} ({e}); using a free port instead");
-            crate::server::serve(std::net::SocketAddr::new(addr.ip(), 0), metrics.clone(), health.clone()).await?
+            crate::server::serve(
+                std::net::SocketAddr::new(addr.ip(), 0),
+                metrics.clone(),
+                health.clone(),
+            )
+            .await?
         }
     };
 
@@ -138,16 +154,39 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         let _ = tokio::signal::ctrl_c().await;
         s2.trigger();
     });
-    let pipeline = assemble::pipeline(&cfg, stage_list, clock, metrics.clone(), health, stop.clone()).await?;
-    let source = Source::Generator(GeneratorSource::new(Box::new(sim.map(|i| i.record)), a.rate));
+    let pipeline = assemble::pipeline(
+        &cfg,
+        stage_list,
+        clock,
+        metrics.clone(),
+        health,
+        stop.clone(),
+    )
+    .await?;
+    let source = Source::Generator(GeneratorSource::new(
+        Box::new(sim.map(|i| i.record)),
+        a.rate,
+    ));
 
-    println!("Tocsin demo: {:.1} simulated hours of mentions for 5 brands, ~{} per minute,", a.hours, a.per_minute);
+    println!(
+        "Tocsin demo: {:.1} simulated hours of mentions for 5 brands, ~{} per minute,",
+        a.hours, a.per_minute
+    );
     println!(
         "with an injected incident: {} ({} complaints in {}, minute {} for {} min, x{}).",
-        incident.name, incident.brand, incident.lang, incident.start_min, incident.duration_min, incident.factor
+        incident.name,
+        incident.brand,
+        incident.lang,
+        incident.start_min,
+        incident.duration_min,
+        incident.factor
     );
     println!("Metrics: http://{bound}/metrics   Health: http://{bound}/healthz");
-    println!("Output:  {}\n         {}\n", enriched.display(), dead.display());
+    println!(
+        "Output:  {}\n         {}\n",
+        enriched.display(),
+        dead.display()
+    );
 
     let started = Instant::now();
     let run = tokio::spawn(pipeline.run(source, stop));
@@ -160,8 +199,18 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         last = n;
     }
     let report = run.await.context("pipeline task")??;
-    println!("\n== Final summary ({:.1} s) ==", started.elapsed().as_secs_f64());
-    print_final(&summary, &metrics, report.read, report.enriched, report.dead_letters, started);
+    println!(
+        "\n== Final summary ({:.1} s) ==",
+        started.elapsed().as_secs_f64()
+    );
+    print_final(
+        &summary,
+        &metrics,
+        report.read,
+        report.enriched,
+        report.dead_letters,
+        started,
+    );
     if a.linger {
         println!("\nServing http://{bound}/metrics until Ctrl-C.");
         let _ = shutdown;
@@ -175,7 +224,12 @@ fn counter_total(m: &Metrics, name: &str) -> u64 {
         .gather()
         .iter()
         .filter(|f| f.name() == name)
-        .flat_map(|f| f.get_metric().iter().map(|x| x.get_counter().value() as u64).collect::<Vec<_>>())
+        .flat_map(|f| {
+            f.get_metric()
+                .iter()
+                .map(|x| x.get_counter().value() as u64)
+                .collect::<Vec<_>>()
+        })
         .sum()
 }
 
@@ -190,8 +244,17 @@ fn top(map: &HashMap<impl AsRef<str>, u64>, n: usize) -> String {
         .join(", ")
 }
 
-fn print_live(summary: &Mutex<Summary>, m: &Metrics, started: Instant, last: u64, every: u64) -> u64 {
-    let s = summary.lock().map(|s| (s.mentions, top(&s.by_lang, 4), top(&s.by_dedup, 4))).unwrap_or_default();
+fn print_live(
+    summary: &Mutex<Summary>,
+    m: &Metrics,
+    started: Instant,
+    last: u64,
+    every: u64,
+) -> u64 {
+    let s = summary
+        .lock()
+        .map(|s| (s.mentions, top(&s.by_lang, 4), top(&s.by_dedup, 4)))
+        .unwrap_or_default();
     let dlq = counter_total(m, crate::metrics::names::DEAD_LETTER_EVENTS);
     let rate = (s.0 - last.min(s.0)) / every;
     println!(
@@ -201,14 +264,28 @@ fn print_live(summary: &Mutex<Summary>, m: &Metrics, started: Instant, last: u64
         rate,
         dlq,
         s.1,
-        if s.2.is_empty() { String::new() } else { format!("| dedup: {}", s.2) }
+        if s.2.is_empty() {
+            String::new()
+        } else {
+            format!("| dedup: {}", s.2)
+        }
     );
     s.0
 }
 
-fn print_final(summary: &Mutex<Summary>, m: &Metrics, read: u64, enriched: u64, dead: u64, started: Instant) {
+fn print_final(
+    summary: &Mutex<Summary>,
+    m: &Metrics,
+    read: u64,
+    enriched: u64,
+    dead: u64,
+    started: Instant,
+) {
     let secs = started.elapsed().as_secs_f64().max(0.001);
-    println!("read {read}, enriched {enriched}, dead letters {dead} ({:.0} mentions/s)", read as f64 / secs);
+    println!(
+        "read {read}, enriched {enriched}, dead letters {dead} ({:.0} mentions/s)",
+        read as f64 / secs
+    );
     if let Ok(s) = summary.lock() {
         println!("languages: {}", top(&s.by_lang, 8));
         println!("platforms: {}", top(&s.by_platform, 6));
@@ -223,7 +300,11 @@ fn print_final(summary: &Mutex<Summary>, m: &Metrics, read: u64, enriched: u64, 
             for x in f.get_metric() {
                 let v = x.get_counter().value() as u64;
                 if v > 0 {
-                    let label = x.get_label().iter().map(|l| l.value().to_string()).collect::<String>();
+                    let label = x
+                        .get_label()
+                        .iter()
+                        .map(|l| l.value().to_string())
+                        .collect::<String>();
                     reasons.insert(label, v);
                 }
             }

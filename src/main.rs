@@ -13,7 +13,11 @@ use tocsin::pipeline::{Health, Shutdown};
 use tocsin::{assemble, clock, demo, simulate, stages};
 
 #[derive(Parser)]
-#[command(name = "tocsin", version, about = "Stream processor for social-media mentions: dedup, language, scoring, spikes, alerts")]
+#[command(
+    name = "tocsin",
+    version,
+    about = "Stream processor for social-media mentions: dedup, language, scoring, spikes, alerts"
+)]
 struct Cli {
     /// Log format on standard error (filter with RUST_LOG, default info).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
@@ -99,7 +103,15 @@ struct SimulateArgs {
     rate: f64,
 }
 
-fn main() -> Result<()> {
+fn main() {
+    if let Err(e) = real_main() {
+        // `{:#}` prints the whole cause chain on one line; no backtrace for user errors.
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main() -> Result<()> {
     let cli = Cli::parse();
     logging::init(cli.log_format, "info");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -137,7 +149,8 @@ fn validate(configs: &[PathBuf]) -> Result<()> {
 /// Stops the pipeline on SIGINT or SIGTERM (a second signal exits at once).
 fn stop_on_signals(shutdown: Shutdown) {
     tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         let term_fut = async {
             match term.as_mut() {
                 Some(t) => {
@@ -150,7 +163,9 @@ fn stop_on_signals(shutdown: Shutdown) {
             _ = tokio::signal::ctrl_c() => {},
             _ = term_fut => {},
         }
-        tracing::info!("stopping: draining in-flight batches and committing (signal again to abort)");
+        tracing::info!(
+            "stopping: draining in-flight batches and committing (signal again to abort)"
+        );
         shutdown.trigger();
         let _ = tokio::signal::ctrl_c().await;
         std::process::exit(130);
@@ -165,7 +180,9 @@ async fn run(path: PathBuf) -> Result<()> {
         let addr = cfg.metrics.listen.parse().context("metrics.listen")?;
         let bound = tocsin::server::serve(addr, metrics.clone(), health.clone())
             .await
-            .with_context(|| format!("cannot listen on {addr} (metrics.listen); is another process using it?"))?;
+            .with_context(|| {
+                format!("cannot listen on {addr} (metrics.listen); is another process using it?")
+            })?;
         tracing::info!(%bound, "serving /metrics, /healthz, /readyz");
     }
     let (shutdown, stop) = Shutdown::new();
@@ -173,10 +190,16 @@ async fn run(path: PathBuf) -> Result<()> {
     let clock = clock::system();
     let stage_list = stages::build(&cfg, clock.clone(), metrics.clone());
     let source = assemble::open_source(&cfg, metrics.clone()).await?;
-    let pipeline = assemble::pipeline(&cfg, stage_list, clock, metrics, health, stop.clone()).await?;
+    let pipeline =
+        assemble::pipeline(&cfg, stage_list, clock, metrics, health, stop.clone()).await?;
     tracing::info!(pipeline = %cfg.pipeline.name, "pipeline started");
     let report = pipeline.run(source, stop).await?;
-    tracing::info!(read = report.read, enriched = report.enriched, dead_letters = report.dead_letters, "pipeline stopped");
+    tracing::info!(
+        read = report.read,
+        enriched = report.enriched,
+        dead_letters = report.dead_letters,
+        "pipeline stopped"
+    );
     Ok(())
 }
 
@@ -192,10 +215,22 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
             format!("{}.dlq.jsonl", a.output.trim_end_matches(".jsonl"))
         }
     });
-    cfg.source = SourceConfig::File(FileSourceConfig { path: a.input.clone() });
-    cfg.sink = SinkConfig::File(FileSinkConfig { path: a.output.clone(), fsync: false });
-    cfg.dead_letter = SinkConfig::File(FileSinkConfig { path: dlq.clone(), fsync: false });
-    cfg.validate(a.config.as_deref().unwrap_or(std::path::Path::new("(enrich arguments)")))?;
+    cfg.source = SourceConfig::File(FileSourceConfig {
+        path: a.input.clone(),
+    });
+    cfg.sink = SinkConfig::File(FileSinkConfig {
+        path: a.output.clone(),
+        fsync: false,
+    });
+    cfg.dead_letter = SinkConfig::File(FileSinkConfig {
+        path: dlq.clone(),
+        fsync: false,
+    });
+    cfg.validate(
+        a.config
+            .as_deref()
+            .unwrap_or(std::path::Path::new("(enrich arguments)")),
+    )?;
     if a.output != "-" {
         // A fresh output, not an append to an old run.
         for p in [&a.output, &dlq] {
@@ -209,14 +244,26 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     let clock = clock::system();
     let stage_list = stages::build(&cfg, clock.clone(), metrics.clone());
     let source = assemble::open_source(&cfg, metrics.clone()).await?;
-    let pipeline = assemble::pipeline(&cfg, stage_list, clock, metrics, Arc::new(Health::default()), stop.clone()).await?;
+    let pipeline = assemble::pipeline(
+        &cfg,
+        stage_list,
+        clock,
+        metrics,
+        Arc::new(Health::default()),
+        stop.clone(),
+    )
+    .await?;
     let report = pipeline.run(source, stop).await?;
     eprintln!(
         "enriched {} mention(s) into {}; {} dead letter(s){}",
         report.enriched,
         a.output,
         report.dead_letters,
-        if report.dead_letters > 0 { format!(" in {dlq}") } else { String::new() }
+        if report.dead_letters > 0 {
+            format!(" in {dlq}")
+        } else {
+            String::new()
+        }
     );
     Ok(())
 }
@@ -226,7 +273,9 @@ async fn simulate_cmd(a: SimulateArgs) -> Result<()> {
     let start_ms = match a.start.as_deref() {
         None => now - (a.minutes as i64) * 60_000,
         Some(s) if s.starts_with("now-") && s.ends_with('m') => {
-            let m: i64 = s[4..s.len() - 1].parse().context("--start now-<minutes>m")?;
+            let m: i64 = s[4..s.len() - 1]
+                .parse()
+                .context("--start now-<minutes>m")?;
             now - m * 60_000
         }
         Some(s) => chrono::DateTime::parse_from_rfc3339(s)
@@ -237,7 +286,10 @@ async fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         .incidents
         .iter()
         .enumerate()
-        .map(|(i, s)| simulate::IncidentSpec::parse(s, i).map_err(|e| anyhow::anyhow!("--incident {s:?}: {e}")))
+        .map(|(i, s)| {
+            simulate::IncidentSpec::parse(s, i)
+                .map_err(|e| anyhow::anyhow!("--incident {s:?}: {e}"))
+        })
         .collect::<Result<Vec<_>>>()?;
     let cfg = simulate::SimConfig {
         seed: a.seed,
@@ -251,7 +303,15 @@ async fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         ..simulate::SimConfig::default()
     };
     let items = simulate::Simulator::new(cfg).take(a.count.unwrap_or(u64::MAX) as usize);
-    let n = simulate::output::write(items, &a.output, a.labels.as_deref(), a.kafka_brokers.as_deref(), &a.topic, a.rate).await?;
+    let n = simulate::output::write(
+        items,
+        &a.output,
+        a.labels.as_deref(),
+        a.kafka_brokers.as_deref(),
+        &a.topic,
+        a.rate,
+    )
+    .await?;
     eprintln!("simulated {n} record(s)");
     Ok(())
 }

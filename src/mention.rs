@@ -257,7 +257,11 @@ impl Default for DecodeLimits {
 }
 
 /// Validates one raw record against the contract. `now_ms` bounds future timestamps.
-pub fn decode(raw: RawRecord, limits: &DecodeLimits, now_ms: Millis) -> Result<Mention, DecodeError> {
+pub fn decode(
+    raw: RawRecord,
+    limits: &DecodeLimits,
+    now_ms: Millis,
+) -> Result<Mention, DecodeError> {
     if raw.payload.len() > limits.max_message_bytes {
         return Err(err(
             DlqReason::Oversized,
@@ -295,7 +299,9 @@ pub fn decode(raw: RawRecord, limits: &DecodeLimits, now_ms: Millis) -> Result<M
         )
     })?;
     let created_at_ms = timestamp(&obj, limits, now_ms)?;
-    let text = str_field(&obj, "text")?.ok_or_else(|| missing("text"))?.to_owned();
+    let text = str_field(&obj, "text")?
+        .ok_or_else(|| missing("text"))?
+        .to_owned();
     let author = author(&obj)?;
     let lang_hint = str_field(&obj, "lang")?.map(str::to_owned);
     let engagement = engagement(&obj)?;
@@ -344,10 +350,7 @@ fn type_name(v: &Value) -> &'static str {
 fn wrong_type(field: &str, expected: &str, got: &Value) -> DecodeError {
     err(
         DlqReason::WrongType,
-        format!(
-            "field `{field}` must be {expected}, got {}",
-            type_name(got)
-        ),
+        format!("field `{field}` must be {expected}, got {}", type_name(got)),
     )
 }
 
@@ -371,7 +374,11 @@ fn id_field(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, Dec
     }
 }
 
-fn count_field(obj: &Map<String, Value>, path: &str, field: &str) -> Result<Option<u64>, DecodeError> {
+fn count_field(
+    obj: &Map<String, Value>,
+    path: &str,
+    field: &str,
+) -> Result<Option<u64>, DecodeError> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => n.as_u64().map(Some).ok_or_else(|| {
@@ -384,7 +391,11 @@ fn count_field(obj: &Map<String, Value>, path: &str, field: &str) -> Result<Opti
     }
 }
 
-fn timestamp(obj: &Map<String, Value>, limits: &DecodeLimits, now_ms: Millis) -> Result<Millis, DecodeError> {
+fn timestamp(
+    obj: &Map<String, Value>,
+    limits: &DecodeLimits,
+    now_ms: Millis,
+) -> Result<Millis, DecodeError> {
     let ms = match obj.get("created_at") {
         None | Some(Value::Null) => return Err(missing("created_at")),
         Some(Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
@@ -401,7 +412,13 @@ fn timestamp(obj: &Map<String, Value>, limits: &DecodeLimits, now_ms: Millis) ->
                 format!("field `created_at` must be integer epoch milliseconds, got {n}"),
             )
         })?,
-        Some(other) => return Err(wrong_type("created_at", "an RFC 3339 string or epoch milliseconds", other)),
+        Some(other) => {
+            return Err(wrong_type(
+                "created_at",
+                "an RFC 3339 string or epoch milliseconds",
+                other,
+            ))
+        }
     };
     if ms < limits.min_timestamp_ms || ms > now_ms.saturating_add(limits.max_future_ms) {
         let shown = chrono::DateTime::from_timestamp_millis(ms)
@@ -444,7 +461,9 @@ fn author(obj: &Map<String, Value>) -> Result<Author, DecodeError> {
 }
 
 fn rename(mut e: DecodeError, from: &str, to: &str) -> DecodeError {
-    e.detail = e.detail.replacen(&format!("`{from}`"), &format!("`{to}`"), 1);
+    e.detail = e
+        .detail
+        .replacen(&format!("`{from}`"), &format!("`{to}`"), 1);
     e
 }
 
@@ -534,8 +553,10 @@ mod tests {
 
     #[test]
     fn epoch_millis_and_numeric_ids_are_accepted() {
-        let m = dec(r#"{"id":17,"platform":"X","created_at":1794900000000,"text":"","author":{"id":5}}"#)
-            .unwrap();
+        let m = dec(
+            r#"{"id":17,"platform":"X","created_at":1794900000000,"text":"","author":{"id":5}}"#,
+        )
+        .unwrap();
         assert_eq!(m.id, "17");
         assert_eq!(m.author.id, "5");
         assert_eq!(m.platform, Platform::Twitter);
@@ -561,7 +582,13 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = decode(rec(input), &DecodeLimits::default(), NOW).unwrap_err();
-            assert_eq!(got.reason, *want, "{}: {}", String::from_utf8_lossy(input), got.detail);
+            assert_eq!(
+                got.reason,
+                *want,
+                "{}: {}",
+                String::from_utf8_lossy(input),
+                got.detail
+            );
         }
     }
 

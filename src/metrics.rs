@@ -83,20 +83,29 @@ pub struct Metrics {
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("metric registered once");
+    r.register(Box::new(c.clone()))
+        .expect("metric registered once");
     c
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("metric registered once");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
-fn histogram(r: &Registry, name: &str, help: &str, labels: &[&str], buckets: Vec<f64>) -> HistogramVec {
+fn histogram(
+    r: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: Vec<f64>,
+) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
         .expect("valid metric");
-    r.register(Box::new(h.clone())).expect("metric registered once");
+    r.register(Box::new(h.clone()))
+        .expect("metric registered once");
     h
 }
 
@@ -113,11 +122,16 @@ impl Metrics {
         let registry = Registry::new_custom(None, None).expect("valid registry");
         use names::*;
         let build = IntGaugeVec::new(
-            Opts::new(BUILD_INFO, "Always 1; labels carry the build version and pipeline name."),
+            Opts::new(
+                BUILD_INFO,
+                "Always 1; labels carry the build version and pipeline name.",
+            ),
             &["version", "pipeline"],
         )
         .expect("valid metric");
-        registry.register(Box::new(build.clone())).expect("registered once");
+        registry
+            .register(Box::new(build.clone()))
+            .expect("registered once");
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), pipeline])
             .set(1);
@@ -126,15 +140,22 @@ impl Metrics {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
             let _ = registry.register(Box::new(pc));
         }
-        let up = IntGauge::new(UP, "1 while the pipeline runs and is healthy, 0 after it failed or stopped.")
-            .expect("valid metric");
-        registry.register(Box::new(up.clone())).expect("registered once");
+        let up = IntGauge::new(
+            UP,
+            "1 while the pipeline runs and is healthy, 0 after it failed or stopped.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(up.clone()))
+            .expect("registered once");
         let last = Gauge::new(
             LAST_EVENT_TIMESTAMP,
             "Event time (created_at, Unix seconds) of the newest mention written to the sink.",
         )
         .expect("valid metric");
-        registry.register(Box::new(last.clone())).expect("registered once");
+        registry
+            .register(Box::new(last.clone()))
+            .expect("registered once");
 
         let m = Metrics {
             source_received_events: counter(&registry, SOURCE_RECEIVED_EVENTS, "Records read from the source, valid or not.", &["source"]),
@@ -174,7 +195,8 @@ impl Metrics {
     }
 
     pub fn dead_letter(&self, reason: DlqReason) -> IntCounter {
-        self.dead_letter_events.with_label_values(&[reason.as_str()])
+        self.dead_letter_events
+            .with_label_values(&[reason.as_str()])
     }
 }
 
@@ -186,9 +208,18 @@ mod tests {
     fn names_follow_conventions() {
         for n in names::ALL {
             assert!(n.starts_with("tocsin_"), "{n}");
-            let ok_suffix = ["_total", "_seconds", "_bytes", "_messages", "_batches", "_events", "_info", "_up"]
-                .iter()
-                .any(|s| n.ends_with(s));
+            let ok_suffix = [
+                "_total",
+                "_seconds",
+                "_bytes",
+                "_messages",
+                "_batches",
+                "_events",
+                "_info",
+                "_up",
+            ]
+            .iter()
+            .any(|s| n.ends_with(s));
             assert!(ok_suffix, "{n} lacks a unit suffix");
         }
     }
@@ -207,7 +238,10 @@ mod tests {
         let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/metrics.md"))
             .expect("docs/metrics.md exists");
         for n in names::ALL {
-            assert!(doc.contains(&format!("`{n}`")), "{n} missing from docs/metrics.md");
+            assert!(
+                doc.contains(&format!("`{n}`")),
+                "{n} missing from docs/metrics.md"
+            );
         }
     }
 }

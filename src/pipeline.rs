@@ -55,7 +55,10 @@ impl<S: MapStage> Stage for Parallel<S> {
     }
     fn process(&mut self, batch: &mut [Mention]) {
         let s = &self.0;
-        batch.par_iter_mut().with_min_len(64).for_each(|m| s.apply(m));
+        batch
+            .par_iter_mut()
+            .with_min_len(64)
+            .for_each(|m| s.apply(m));
     }
 }
 
@@ -133,7 +136,11 @@ impl Shutdown {
 
 impl Pipeline {
     /// Runs until the source is exhausted or `stop` turns true, then drains and commits.
-    pub async fn run(self, mut source: Source, mut stop: watch::Receiver<bool>) -> Result<RunReport, PipelineError> {
+    pub async fn run(
+        self,
+        mut source: Source,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<RunReport, PipelineError> {
         let Pipeline {
             name: _,
             stages,
@@ -159,7 +166,9 @@ impl Pipeline {
         let m = metrics.clone();
         let src_label = source_label.clone();
         let source_task = tokio::spawn(async move {
-            let q = m.channel_queued_batches.with_label_values(&["source_to_stages"]);
+            let q = m
+                .channel_queued_batches
+                .with_label_values(&["source_to_stages"]);
             loop {
                 if *stop.borrow() {
                     break;
@@ -172,6 +181,22 @@ impl Pipeline {
                 let Some(batch) = batch else { break };
                 if batch.records.is_empty() {
                     continue;
+                }
+                if tracing::enabled!(tracing::Level::TRACE) {
+                    let mut r: std::collections::BTreeMap<i32, (i64, i64, usize)> =
+                        Default::default();
+                    for rec in &batch.records {
+                        if let Origin::Kafka {
+                            partition, offset, ..
+                        } = rec.origin
+                        {
+                            let e = r.entry(partition).or_insert((i64::MAX, i64::MIN, 0));
+                            e.0 = e.0.min(offset);
+                            e.1 = e.1.max(offset);
+                            e.2 += 1;
+                        }
+                    }
+                    tracing::trace!(ranges = ?r, "batch read (partition: first, last, count)");
                 }
                 m.batch_size
                     .with_label_values(&[&src_label])
@@ -199,7 +224,15 @@ impl Pipeline {
         });
 
         // 3. Sink task (here).
-        let report = sink_loop(rx_out, sink, dead_letter, acker.as_ref(), &metrics, &source_label).await;
+        let report = sink_loop(
+            rx_out,
+            sink,
+            dead_letter,
+            acker.as_ref(),
+            &metrics,
+            &source_label,
+        )
+        .await;
         // Whatever happened, stop reading and wait for the other tasks.
         drop(source_task.await);
         let processed = processing.await;
@@ -238,7 +271,9 @@ fn process_loop(
     let decode_label = ["decode"];
     let mut read = 0u64;
     let mut last_tick = Instant::now();
-    let q = m.channel_queued_batches.with_label_values(&["stages_to_sinks"]);
+    let q = m
+        .channel_queued_batches
+        .with_label_values(&["stages_to_sinks"]);
     loop {
         let next = rt.block_on(async { tokio::time::timeout(tick_interval, rx.recv()).await });
         if last_tick.elapsed() >= tick_interval {
@@ -293,9 +328,16 @@ fn process_loop(
         for s in stages.iter_mut() {
             let t = Instant::now();
             let n = mentions.len() as u64;
-            m.stage_received_events.with_label_values(&[s.name()]).inc_by(n);
+            m.stage_received_events
+                .with_label_values(&[s.name()])
+                .inc_by(n);
             s.process(&mut mentions);
-            debug_assert_eq!(mentions.len() as u64, n, "stage {} changed the batch length", s.name());
+            debug_assert_eq!(
+                mentions.len() as u64,
+                n,
+                "stage {} changed the batch length",
+                s.name()
+            );
             m.stage_sent_events
                 .with_label_values(&[s.name()])
                 .inc_by(mentions.len() as u64);
@@ -314,7 +356,10 @@ fn process_loop(
                 headers: Vec::new(),
             })
             .collect();
-        let event_times = mentions.iter().map(|mn| (mn.created_at_ms, mn.platform)).collect();
+        let event_times = mentions
+            .iter()
+            .map(|mn| (mn.created_at_ms, mn.platform))
+            .collect();
         m.stage_batch_duration
             .with_label_values(&["encode"])
             .observe(t.elapsed().as_secs_f64());
@@ -344,7 +389,19 @@ async fn sink_loop(
     let mut report = RunReport::default();
     let sink_label = sink.label();
     let dlq_label = format!("dead_letter_{}", dead_letter.label());
-    while let Some(p) = rx.recv().await {
+    let mut ticker = tokio::time::interval(Duration::from_millis(250));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let p = tokio::select! {
+            p = rx.recv() => match p {
+                Some(p) => p,
+                None => break,
+            },
+            _ = ticker.tick() => {
+                acker.tick();
+                continue;
+            }
+        };
         let n_out = p.outputs.len() as u64;
         let n_dead = p.dead.len() as u64;
         if n_out > 0 {
@@ -359,6 +416,7 @@ async fn sink_loop(
             }
         }
         // Both outputs are durable: now the source may move its offsets.
+        tracing::trace!(checkpoint = ?p.checkpoint.offsets, outputs = n_out, dead = n_dead, "batch durable");
         acker.ack(&p.checkpoint);
         let now = chrono::Utc::now().timestamp_millis();
         let mut newest = 0;

@@ -44,7 +44,10 @@ pub fn corrupt(rng: &mut SmallRng, mut obj: Map<String, Value>) -> (Vec<u8>, &'s
             obj.insert("text".into(), json!("x".repeat(70 * 1024)));
             (bytes(&obj), "oversized")
         }
-        6 => (format!("[{}]", String::from_utf8_lossy(&bytes(&obj))).into_bytes(), "not_an_object"),
+        6 => (
+            format!("[{}]", String::from_utf8_lossy(&bytes(&obj))).into_bytes(),
+            "not_an_object",
+        ),
         _ => {
             obj.insert("platform".into(), json!("myspace"));
             (bytes(&obj), "invalid_value")

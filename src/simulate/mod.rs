@@ -88,7 +88,10 @@ impl IncidentSpec {
             let (k, v) = part
                 .split_once('=')
                 .ok_or_else(|| format!("`{part}` is not key=value"))?;
-            let num = || v.parse::<f64>().map_err(|_| format!("`{k}` needs a number, got `{v}`"));
+            let num = || {
+                v.parse::<f64>()
+                    .map_err(|_| format!("`{k}` needs a number, got `{v}`"))
+            };
             match k {
                 "name" => s.name = v.into(),
                 "brand" => s.brand = v.into(),
@@ -97,12 +100,20 @@ impl IncidentSpec {
                 "start" => s.start_min = num()?,
                 "duration" => s.duration_min = num()?,
                 "factor" => s.factor = num()?,
-                _ => return Err(format!("unknown key `{k}` (name, brand, lang, product, start, duration, factor)")),
+                _ => {
+                    return Err(format!(
+                        "unknown key `{k}` (name, brand, lang, product, start, duration, factor)"
+                    ))
+                }
             }
         }
         if !BRANDS.iter().any(|b| b.id == s.brand) {
             let ids: Vec<_> = BRANDS.iter().map(|b| b.id).collect();
-            return Err(format!("unknown brand `{}`; the simulator knows {}", s.brand, ids.join(", ")));
+            return Err(format!(
+                "unknown brand `{}`; the simulator knows {}",
+                s.brand,
+                ids.join(", ")
+            ));
         }
         if !LANGS.iter().any(|(l, _)| *l == s.lang) {
             return Err(format!("unsupported lang `{}`", s.lang));
@@ -187,8 +198,15 @@ pub struct Simulator {
 }
 
 const PLATFORMS: &[(&str, f64)] = &[
-    ("twitter", 0.48), ("facebook", 0.15), ("instagram", 0.12), ("tiktok", 0.05),
-    ("youtube", 0.04), ("reddit", 0.05), ("review", 0.04), ("email", 0.04), ("forum", 0.03),
+    ("twitter", 0.48),
+    ("facebook", 0.15),
+    ("instagram", 0.12),
+    ("tiktok", 0.05),
+    ("youtube", 0.04),
+    ("reddit", 0.05),
+    ("review", 0.04),
+    ("email", 0.04),
+    ("forum", 0.03),
 ];
 
 fn pick<'a, T>(rng: &mut SmallRng, items: &'a [(T, f64)]) -> &'a T {
@@ -258,7 +276,11 @@ impl Simulator {
         let m = self.minute;
         self.minute += 1;
         let t0 = self.cfg.start_ms + (m as i64) * 60_000;
-        let season = if self.cfg.seasonality { seasonal_factor(t0) } else { 1.0 };
+        let season = if self.cfg.seasonality {
+            seasonal_factor(t0)
+        } else {
+            1.0
+        };
         let mut plan: Vec<(Millis, Option<usize>)> = Vec::new();
         let n = poisson(&mut self.rng, self.cfg.per_minute * season);
         for _ in 0..n {
@@ -267,8 +289,14 @@ impl Simulator {
         for (i, inc) in self.cfg.incidents.iter().enumerate() {
             let k = inc.intensity(m as f64 + 0.5);
             if k > 0.0 {
-                let brand_w = BRANDS.iter().find(|b| b.id == inc.brand).map_or(0.1, |b| b.weight);
-                let extra = poisson(&mut self.rng, self.cfg.per_minute * season * brand_w * inc.factor * k);
+                let brand_w = BRANDS
+                    .iter()
+                    .find(|b| b.id == inc.brand)
+                    .map_or(0.1, |b| b.weight);
+                let extra = poisson(
+                    &mut self.rng,
+                    self.cfg.per_minute * season * brand_w * inc.factor * k,
+                );
                 for _ in 0..extra {
                     plan.push((t0 + self.rng.gen_range(0..60_000), Some(i)));
                 }
@@ -302,7 +330,11 @@ impl Simulator {
     }
 
     fn brand_index(&mut self) -> usize {
-        let weights: Vec<(usize, f64)> = BRANDS.iter().enumerate().map(|(i, b)| (i, b.weight)).collect();
+        let weights: Vec<(usize, f64)> = BRANDS
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (i, b.weight))
+            .collect();
         *pick(&mut self.rng, &weights)
     }
 
@@ -311,14 +343,25 @@ impl Simulator {
             Some(i) => {
                 let inc = self.cfg.incidents[i].clone();
                 let b = BRANDS.iter().position(|b| b.id == inc.brand).unwrap_or(0);
-                let intent = if self.rng.gen::<f64>() < 0.75 { "outage" } else { "complaint" };
-                let lang = LANGS.iter().find(|(l, _)| *l == inc.lang).map_or("en", |(l, _)| *l);
+                let intent = if self.rng.gen::<f64>() < 0.75 {
+                    "outage"
+                } else {
+                    "complaint"
+                };
+                let lang = LANGS
+                    .iter()
+                    .find(|(l, _)| *l == inc.lang)
+                    .map_or("en", |(l, _)| *l);
                 (b, lang, intent, inc.product.clone(), Some(inc.name))
             }
             None => {
                 let b = self.brand_index();
                 let lang = *pick(&mut self.rng, LANGS);
-                let iw: Vec<(&'static str, f64)> = INTENTS.iter().copied().zip(INTENT_WEIGHTS.iter().copied()).collect();
+                let iw: Vec<(&'static str, f64)> = INTENTS
+                    .iter()
+                    .copied()
+                    .zip(INTENT_WEIGHTS.iter().copied())
+                    .collect();
                 let intent = *pick(&mut self.rng, &iw);
                 let products = BRANDS[b].products;
                 let product = products[self.rng.gen_range(0..products.len())].to_string();
@@ -326,7 +369,14 @@ impl Simulator {
             }
         };
         let author = text::author(&mut self.rng);
-        let composed = text::compose(&mut self.rng, &BRANDS[brand], lang, intent, &product, self.cfg.pii_rate);
+        let composed = text::compose(
+            &mut self.rng,
+            &BRANDS[brand],
+            lang,
+            intent,
+            &product,
+            self.cfg.pii_rate,
+        );
         let platform = *pick(&mut self.rng, PLATFORMS);
         let id = format!("{}", 1_000_000 + seq);
         let truth = Truth {
@@ -346,7 +396,10 @@ impl Simulator {
         };
         let mut obj = self.base_object(&id, platform, t, &composed.text, &author, lang, brand);
         if self.rng.gen::<f64>() < 0.15 {
-            obj.insert("in_reply_to".into(), json!(format!("{}", 900_000 + self.rng.gen_range(0..100_000))));
+            obj.insert(
+                "in_reply_to".into(),
+                json!(format!("{}", 900_000 + self.rng.gen_range(0..100_000))),
+            );
         }
         let payload = serde_json::to_vec(&obj).unwrap_or_default();
         self.remember(Original {
@@ -363,7 +416,16 @@ impl Simulator {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn base_object(&mut self, id: &str, platform: &str, t: Millis, body: &str, author: &text::SimAuthor, lang: &str, brand: usize) -> Map<String, Value> {
+    fn base_object(
+        &mut self,
+        id: &str,
+        platform: &str,
+        t: Millis,
+        body: &str,
+        author: &text::SimAuthor,
+        lang: &str,
+        brand: usize,
+    ) -> Map<String, Value> {
         let mut obj = Map::new();
         obj.insert("id".into(), json!(id));
         obj.insert("platform".into(), json!(platform));
@@ -381,7 +443,11 @@ impl Simulator {
             json!({"id": author.id, "handle": author.handle, "followers": author.followers, "verified": author.verified}),
         );
         if platform == "twitter" && self.rng.gen::<f64>() < 0.6 {
-            let hint = if self.rng.gen::<f64>() < 0.85 { lang } else { "und" };
+            let hint = if self.rng.gen::<f64>() < 0.85 {
+                lang
+            } else {
+                "und"
+            };
             obj.insert("lang".into(), json!(hint));
         }
         let scale = (author.followers as f64).sqrt().max(1.0);
@@ -429,7 +495,10 @@ impl Simulator {
         let o = &self.recent[i];
         let mut truth = o.truth.clone();
         truth.seq = seq;
-        truth.dup = Some(DupTruth { kind: "exact", of: o.id.clone() });
+        truth.dup = Some(DupTruth {
+            kind: "exact",
+            of: o.id.clone(),
+        });
         let (payload, brand) = (o.payload.clone(), o.brand);
         self.item(seq, payload, brand, truth)
     }
@@ -438,7 +507,14 @@ impl Simulator {
         let i = self.pick_recent();
         let (orig_id, orig_text, orig_handle, brand, lang, intent) = {
             let o = &self.recent[i];
-            (o.id.clone(), o.text.clone(), o.handle.clone(), o.brand, o.lang, o.intent)
+            (
+                o.id.clone(),
+                o.text.clone(),
+                o.handle.clone(),
+                o.brand,
+                o.lang,
+                o.intent,
+            )
         };
         let author = text::author(&mut self.rng);
         let id = format!("{}", 1_000_000 + seq);
@@ -461,7 +537,10 @@ impl Simulator {
             lang,
             intent,
             created_at_ms: t,
-            dup: Some(DupTruth { kind: "repost", of: orig_id }),
+            dup: Some(DupTruth {
+                kind: "repost",
+                of: orig_id,
+            }),
             incident: None,
             pii: Vec::new(),
             influencer: author.followers >= 100_000,
@@ -491,7 +570,10 @@ impl Simulator {
             lang,
             intent,
             created_at_ms: t,
-            dup: Some(DupTruth { kind: "near", of: orig_id }),
+            dup: Some(DupTruth {
+                kind: "near",
+                of: orig_id,
+            }),
             incident: None,
             pii: Vec::new(),
             influencer: author.followers >= 100_000,
@@ -583,7 +665,8 @@ mod tests {
 
     #[test]
     fn incidents_surge_in_their_window() {
-        let spec = IncidentSpec::parse("brand=globex,lang=is,start=10,duration=10,factor=6", 0).unwrap();
+        let spec =
+            IncidentSpec::parse("brand=globex,lang=is,start=10,duration=10,factor=6", 0).unwrap();
         let items: Vec<_> = Simulator::new(SimConfig {
             minutes: 30,
             incidents: vec![spec],
@@ -592,9 +675,14 @@ mod tests {
         .collect();
         let start = SimConfig::default().start_ms;
         let in_window = |t: Millis| (start + 600_000..start + 1_200_000).contains(&t);
-        let inc: Vec<_> = items.iter().filter(|i| i.truth.incident.is_some()).collect();
+        let inc: Vec<_> = items
+            .iter()
+            .filter(|i| i.truth.incident.is_some())
+            .collect();
         assert!(inc.len() > 500, "{}", inc.len());
-        assert!(inc.iter().all(|i| in_window(i.truth.created_at_ms) && i.truth.lang == "is" && i.truth.brand == "globex"));
+        assert!(inc.iter().all(|i| in_window(i.truth.created_at_ms)
+            && i.truth.lang == "is"
+            && i.truth.brand == "globex"));
     }
 
     #[test]
@@ -606,7 +694,11 @@ mod tests {
 
     #[test]
     fn incident_spec_errors_are_helpful() {
-        assert!(IncidentSpec::parse("brand=nope", 0).unwrap_err().contains("northwind"));
-        assert!(IncidentSpec::parse("factor=x", 0).unwrap_err().contains("number"));
+        assert!(IncidentSpec::parse("brand=nope", 0)
+            .unwrap_err()
+            .contains("northwind"));
+        assert!(IncidentSpec::parse("factor=x", 0)
+            .unwrap_err()
+            .contains("number"));
     }
 }

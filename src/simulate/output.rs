@@ -12,7 +12,10 @@ use super::SimItem;
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("cannot write {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("Kafka: {0}; check --kafka-brokers and that the topic exists")]
     Kafka(#[from] rdkafka::error::KafkaError),
 }
@@ -51,7 +54,9 @@ pub async fn write(
         Some(if output == "-" {
             Box::new(std::io::BufWriter::new(std::io::stdout().lock()))
         } else {
-            Box::new(std::io::BufWriter::new(std::fs::File::create(output).map_err(io(output))?))
+            Box::new(std::io::BufWriter::new(
+                std::fs::File::create(output).map_err(io(output))?,
+            ))
         })
     } else {
         None
@@ -75,7 +80,8 @@ pub async fn write(
         }
         match (&producer, file_out.as_mut()) {
             (Some(p), _) => {
-                let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic).payload(&item.record.payload[..]);
+                let mut rec: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(topic).payload(&item.record.payload[..]);
                 if let Some(k) = &item.record.key {
                     rec = rec.key(&k[..]);
                 }
@@ -83,7 +89,12 @@ pub async fn write(
                 let f = loop {
                     match p.send_result(rec) {
                         Ok(f) => break f,
-                        Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                        Err((
+                            rdkafka::error::KafkaError::MessageProduction(
+                                rdkafka::types::RDKafkaErrorCode::QueueFull,
+                            ),
+                            r,
+                        )) => {
                             rec = r;
                             tokio::time::sleep(Duration::from_millis(5)).await;
                         }
@@ -117,7 +128,12 @@ pub async fn write(
     Ok(n)
 }
 
-fn delivered(r: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>) -> Result<(), OutputError> {
+fn delivered(
+    r: Result<
+        rdkafka::producer::future_producer::OwnedDeliveryResult,
+        futures::channel::oneshot::Canceled,
+    >,
+) -> Result<(), OutputError> {
     match r {
         Ok(Ok(_)) => Ok(()),
         Ok(Err((e, _))) => Err(e.into()),

@@ -47,7 +47,14 @@ pub struct Composed {
     pub misspelled: bool,
 }
 
-pub fn compose(rng: &mut SmallRng, brand: &SimBrand, lang: &str, intent: &str, product: &str, pii_rate: f64) -> Composed {
+pub fn compose(
+    rng: &mut SmallRng,
+    brand: &SimBrand,
+    lang: &str,
+    intent: &str,
+    product: &str,
+    pii_rate: f64,
+) -> Composed {
     let rows = templates(lang);
     let row = rows
         .iter()
@@ -83,27 +90,53 @@ pub fn compose(rng: &mut SmallRng, brand: &SimBrand, lang: &str, intent: &str, p
         text.push_str(HASHTAGS[rng.gen_range(0..HASHTAGS.len())]);
     }
     if rng.gen::<f64>() < 0.08 {
-        text.push_str(&format!(" https://t.co/{:010x}", rng.gen::<u64>() & 0xff_ffff_ffff));
+        text.push_str(&format!(
+            " https://t.co/{:010x}",
+            rng.gen::<u64>() & 0xff_ffff_ffff
+        ));
     }
     let mut pii = Vec::new();
     if rng.gen::<f64>() < pii_rate {
         let (kind, value) = match rng.gen_range(0..4) {
             0 => ("card", card_number(rng)),
             1 => ("iban", iban(rng)),
-            2 => ("email", format!("{}.{}@example.com", FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())], rng.gen_range(1..999))),
-            _ => ("phone", format!("+33 6 {:02} {:02} {:02} {:02}", rng.gen_range(0..100), rng.gen_range(0..100), rng.gen_range(0..100), rng.gen_range(0..100))),
+            2 => (
+                "email",
+                format!(
+                    "{}.{}@example.com",
+                    FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())],
+                    rng.gen_range(1..999)
+                ),
+            ),
+            _ => (
+                "phone",
+                format!(
+                    "+33 6 {:02} {:02} {:02} {:02}",
+                    rng.gen_range(0..100),
+                    rng.gen_range(0..100),
+                    rng.gen_range(0..100),
+                    rng.gen_range(0..100)
+                ),
+            ),
         };
         text.push_str(" - ");
         text.push_str(&value);
         pii.push(kind);
     }
-    Composed { text, pii, misspelled }
+    Composed {
+        text,
+        pii,
+        misspelled,
+    }
 }
 
 /// One typo in a word of 5+ letters: a swap, a drop or a doubled letter.
 pub fn misspell(rng: &mut SmallRng, name: &str) -> String {
     let words: Vec<&str> = name.split(' ').collect();
-    let wi = words.iter().position(|w| w.chars().count() >= 5).unwrap_or(0);
+    let wi = words
+        .iter()
+        .position(|w| w.chars().count() >= 5)
+        .unwrap_or(0);
     let mut chars: Vec<char> = words[wi].chars().collect();
     let n = chars.len();
     if n >= 3 {
@@ -150,7 +183,11 @@ pub fn card_number(rng: &mut SmallRng) -> String {
     d.push(check);
     let s: String = d.iter().map(|x| char::from(b'0' + x)).collect();
     if rng.gen::<bool>() {
-        s.as_bytes().chunks(4).map(|c| std::str::from_utf8(c).unwrap_or("")).collect::<Vec<_>>().join(" ")
+        s.as_bytes()
+            .chunks(4)
+            .map(|c| std::str::from_utf8(c).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(" ")
     } else {
         s
     }
@@ -173,7 +210,9 @@ pub fn luhn_check_digit(digits: &[u8]) -> u8 {
 
 /// A German IBAN with correct mod-97 check digits.
 pub fn iban(rng: &mut SmallRng) -> String {
-    let bban: String = (0..18).map(|_| char::from(b'0' + rng.gen_range(0..10u8))).collect();
+    let bban: String = (0..18)
+        .map(|_| char::from(b'0' + rng.gen_range(0..10u8)))
+        .collect();
     // Check digits: move "DE00" to the end, letters to numbers (D=13, E=14), 98 - mod 97.
     let rearranged = format!("{bban}131400");
     let rem = rearranged
@@ -190,7 +229,11 @@ pub fn light_edit(rng: &mut SmallRng, text: &str) -> String {
     for _ in 0..edits {
         match rng.gen_range(0..6) {
             0 => {
-                let h = format!("@{}{}", FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())], rng.gen_range(1..9999));
+                let h = format!(
+                    "@{}{}",
+                    FIRST_NAMES[rng.gen_range(0..FIRST_NAMES.len())],
+                    rng.gen_range(1..9999)
+                );
                 words.insert(0, h);
             }
             1 => {
@@ -199,7 +242,10 @@ pub fn light_edit(rng: &mut SmallRng, text: &str) -> String {
                 }
             }
             2 => words.push(EMOJI[rng.gen_range(0..EMOJI.len())].to_string()),
-            3 => words.push(format!("https://t.co/{:010x}", rng.gen::<u64>() & 0xff_ffff_ffff)),
+            3 => words.push(format!(
+                "https://t.co/{:010x}",
+                rng.gen::<u64>() & 0xff_ffff_ffff
+            )),
             4 => {
                 if let Some(last) = words.last_mut() {
                     last.push_str("!!");
@@ -217,7 +263,11 @@ mod tests {
     use rand::SeedableRng;
 
     fn luhn_valid(s: &str) -> bool {
-        let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).map(|b| b - b'0').collect();
+        let d: Vec<u8> = s
+            .bytes()
+            .filter(u8::is_ascii_digit)
+            .map(|b| b - b'0')
+            .collect();
         luhn_check_digit(&d[..d.len() - 1]) == d[d.len() - 1]
     }
 
@@ -230,9 +280,17 @@ mod tests {
             let moved = format!("{}{}", &ib[4..], &ib[..4]);
             let digits: String = moved
                 .chars()
-                .map(|c| if c.is_ascii_alphabetic() { (c as u32 - 'A' as u32 + 10).to_string() } else { c.to_string() })
+                .map(|c| {
+                    if c.is_ascii_alphabetic() {
+                        (c as u32 - 'A' as u32 + 10).to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
                 .collect();
-            let rem = digits.bytes().fold(0u64, |a, b| (a * 10 + (b - b'0') as u64) % 97);
+            let rem = digits
+                .bytes()
+                .fold(0u64, |a, b| (a * 10 + (b - b'0') as u64) % 97);
             assert_eq!(rem, 1, "{ib}");
         }
     }

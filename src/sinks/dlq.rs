@@ -30,7 +30,10 @@ impl DeadLetter {
             key: self.key,
             payload: self.payload,
             headers: vec![
-                (HEADER_REASON.into(), self.reason.as_str().as_bytes().to_vec()),
+                (
+                    HEADER_REASON.into(),
+                    self.reason.as_str().as_bytes().to_vec(),
+                ),
                 (HEADER_ERROR.into(), self.error.into_bytes()),
                 (HEADER_ORIGIN.into(), origin),
             ],
@@ -68,7 +71,11 @@ mod tests {
         DeadLetter {
             payload: payload.to_vec(),
             key: Some(b"acme".to_vec()),
-            origin: Origin::Kafka { topic: "mentions".into(), partition: 2, offset: 41 },
+            origin: Origin::Kafka {
+                topic: "mentions".into(),
+                partition: 2,
+                offset: 41,
+            },
             reason: DlqReason::InvalidUtf8,
             error: "payload is not valid UTF-8".into(),
             at_ms: 0,
@@ -93,6 +100,9 @@ mod tests {
         let r = dl(b"{bad").into_kafka_record();
         assert_eq!(r.payload, b"{bad");
         assert_eq!(r.key.as_deref(), Some(&b"acme"[..]));
-        assert!(r.headers.iter().any(|(k, v)| k == HEADER_REASON && v == b"invalid_utf8"));
+        assert!(r
+            .headers
+            .iter()
+            .any(|(k, v)| k == HEADER_REASON && v == b"invalid_utf8"));
     }
 }

@@ -47,7 +47,12 @@ impl KafkaSink {
         })
     }
 
-    pub async fn write(&mut self, records: Vec<OutRecord>, m: &Metrics, label: &str) -> Result<(), SinkError> {
+    pub async fn write(
+        &mut self,
+        records: Vec<OutRecord>,
+        m: &Metrics,
+        label: &str,
+    ) -> Result<(), SinkError> {
         let mut pending: Vec<OutRecord> = records;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -94,7 +99,8 @@ impl KafkaSink {
                 headers = Some(h);
             }
             loop {
-                let mut rec: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).payload(&r.payload[..]);
+                let mut rec: FutureRecord<'_, [u8], [u8]> =
+                    FutureRecord::to(&self.topic).payload(&r.payload[..]);
                 if let Some(k) = &r.key {
                     rec = rec.key(&k[..]);
                 }

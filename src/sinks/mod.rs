@@ -52,7 +52,12 @@ impl Sink {
         }
     }
 
-    pub async fn write(&mut self, records: Vec<OutRecord>, m: &Metrics, label: &str) -> Result<(), SinkError> {
+    pub async fn write(
+        &mut self,
+        records: Vec<OutRecord>,
+        m: &Metrics,
+        label: &str,
+    ) -> Result<(), SinkError> {
         let n = records.len() as u64;
         let r = match self {
             Sink::Kafka(s) => s.write(records, m, label).await,
@@ -69,7 +74,10 @@ impl Sink {
     /// value with the reason in headers; a file gets one JSON object per line.
     pub fn dead_letter_records(&self, dead: Vec<DeadLetter>) -> Vec<OutRecord> {
         match self {
-            Sink::Kafka(_) => dead.into_iter().map(DeadLetter::into_kafka_record).collect(),
+            Sink::Kafka(_) => dead
+                .into_iter()
+                .map(DeadLetter::into_kafka_record)
+                .collect(),
             Sink::File(_) => dead.into_iter().map(DeadLetter::into_json_record).collect(),
         }
     }

@@ -32,7 +32,11 @@ impl FileSource {
         Ok(Self::from_reader(reader, path, max_message_bytes))
     }
 
-    pub fn from_reader(reader: Box<dyn AsyncBufRead + Unpin + Send>, path: &str, max_message_bytes: usize) -> Self {
+    pub fn from_reader(
+        reader: Box<dyn AsyncBufRead + Unpin + Send>,
+        path: &str,
+        max_message_bytes: usize,
+    ) -> Self {
         Self {
             reader,
             path: Arc::from(path),
@@ -87,7 +91,10 @@ impl FileSource {
 }
 
 /// Reads one line without its `\n` / `\r\n`, keeping at most `keep` bytes of it.
-async fn read_line_bounded<R: AsyncBufRead + Unpin + ?Sized>(r: &mut R, keep: usize) -> std::io::Result<Option<Vec<u8>>> {
+async fn read_line_bounded<R: AsyncBufRead + Unpin + ?Sized>(
+    r: &mut R,
+    keep: usize,
+) -> std::io::Result<Option<Vec<u8>>> {
     let mut out = Vec::new();
     let mut saw_any = false;
     loop {
@@ -130,7 +137,13 @@ mod tests {
         let b = s.next_batch(10).await.unwrap();
         let lines: Vec<_> = b.records.iter().map(|r| r.payload.clone()).collect();
         assert_eq!(lines, vec![b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
-        assert_eq!(b.records[1].origin, Origin::File { path: "mem".into(), line: 4 });
+        assert_eq!(
+            b.records[1].origin,
+            Origin::File {
+                path: "mem".into(),
+                line: 4
+            }
+        );
         assert!(s.next_batch(10).await.is_none());
     }
 

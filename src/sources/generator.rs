@@ -34,7 +34,8 @@ impl GeneratorSource {
                     n = n.min((due - self.emitted) as usize);
                     break;
                 }
-                let wait = (self.emitted + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64();
+                let wait =
+                    (self.emitted + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64();
                 tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.001, 0.25))).await;
             }
         }

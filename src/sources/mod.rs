@@ -44,6 +44,8 @@ pub struct SourceBatch {
 /// Told, in order, which batches are fully delivered.
 pub trait Acker: Send + Sync {
     fn ack(&self, checkpoint: &Checkpoint);
+    /// Called about every 250 ms, with or without data: lets an idle source retry commits.
+    fn tick(&self) {}
     /// Called once after the last ack: commit synchronously what was acknowledged.
     fn finish(&self) -> futures::future::BoxFuture<'_, ()>;
 }

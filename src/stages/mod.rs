@@ -9,6 +9,10 @@ use crate::pipeline::Stage;
 use std::sync::Arc;
 
 /// The configured stages, in order.
-pub fn build(_cfg: &PipelineConfig, _clock: SharedClock, _metrics: Arc<Metrics>) -> Vec<Box<dyn Stage>> {
+pub fn build(
+    _cfg: &PipelineConfig,
+    _clock: SharedClock,
+    _metrics: Arc<Metrics>,
+) -> Vec<Box<dyn Stage>> {
     Vec::new()
 }
