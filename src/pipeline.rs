@@ -440,16 +440,3 @@ async fn sink_loop(
     dead_letter.close().await?;
     Ok(report)
 }
-
-/// Where a dead letter came from, as text for logs.
-pub fn describe_origin(o: &Origin) -> String {
-    match o {
-        Origin::Kafka {
-            topic,
-            partition,
-            offset,
-        } => format!("{topic}/{partition}@{offset}"),
-        Origin::File { path, line } => format!("{path}:{line}"),
-        Origin::Generated { seq } => format!("generated#{seq}"),
-    }
-}
