@@ -59,7 +59,6 @@ pub async fn pipeline(
     stop: watch::Receiver<bool>,
 ) -> Result<Pipeline, AssembleError> {
     Ok(Pipeline {
-        name: cfg.pipeline.name.clone(),
         stages,
         sink: open_sink(&cfg.sink, stop.clone()).await?,
         dead_letter: open_sink(&cfg.dead_letter, stop).await?,

@@ -213,7 +213,6 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     );
     if a.linger {
         println!("\nServing http://{bound}/metrics until Ctrl-C.");
-        let _ = shutdown;
         let _ = tokio::signal::ctrl_c().await;
     }
     Ok(())

@@ -80,7 +80,6 @@ impl Health {
 
 /// Everything the runner needs besides the source.
 pub struct Pipeline {
-    pub name: String,
     pub stages: Vec<Box<dyn Stage>>,
     pub sink: Sink,
     pub dead_letter: Sink,
@@ -142,7 +141,6 @@ impl Pipeline {
         mut stop: watch::Receiver<bool>,
     ) -> Result<RunReport, PipelineError> {
         let Pipeline {
-            name: _,
             stages,
             sink,
             dead_letter,
@@ -213,7 +211,6 @@ impl Pipeline {
                 }
                 q.set((channel_capacity - tx_raw.capacity()) as i64);
             }
-            source.close().await;
         });
 
         // 2. Processing thread.

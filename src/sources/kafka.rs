@@ -284,10 +284,6 @@ impl KafkaSource {
             read_at,
         })
     }
-
-    pub async fn close(self) {
-        // The acker holds the consumer until the final commit; dropping ours is enough.
-    }
 }
 
 pub struct KafkaAcker {

@@ -92,10 +92,4 @@ impl Source {
             Source::Generator(_) => "generator".into(),
         }
     }
-
-    pub async fn close(self) {
-        if let Source::Kafka(s) = self {
-            s.close().await
-        }
-    }
 }
