@@ -210,7 +210,10 @@ pub struct BrandConfig {
 /// Settings of the stages; each stage's table is optional and has defaults.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StagesConfig {}
+pub struct StagesConfig {
+    #[serde(default)]
+    pub dedup: crate::stages::dedup::DedupConfig,
+}
 
 impl PipelineConfig {
     /// Reads, parses, applies environment overrides and validates a pipeline file.
@@ -238,7 +241,10 @@ impl PipelineConfig {
             for marker in ["unknown field `", "missing field `"] {
                 if let Some(rest) = message.split(marker).nth(1) {
                     if let Some(field) = rest.split('`').next() {
-                        path = if path.is_empty() {
+                        let already = path == field || path.ends_with(&format!(".{field}"));
+                        path = if already {
+                            path
+                        } else if path.is_empty() {
                             field.to_string()
                         } else {
                             format!("{path}.{field}")
@@ -399,6 +405,7 @@ impl PipelineConfig {
                 "must be host:port like 0.0.0.0:9464 (or empty to disable)",
             );
         }
+        self.stages.dedup.validate(&mut bad);
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
             if b.id.is_empty()

@@ -9,8 +9,8 @@
 //! name below is documented there.
 
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Encoder, Gauge, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::mention::DlqReason;
@@ -34,6 +34,12 @@ pub mod names {
     pub const CHANNEL_QUEUED_BATCHES: &str = "tocsin_channel_queued_batches";
     pub const LAST_EVENT_TIMESTAMP: &str = "tocsin_last_event_timestamp_seconds";
     pub const UP: &str = "tocsin_pipeline_up";
+    pub const DEDUP_EVENTS: &str = "tocsin_dedup_events_total";
+    pub const DEDUP_LATE_EVENTS: &str = "tocsin_dedup_late_events_total";
+    pub const DEDUP_EVICTIONS: &str = "tocsin_dedup_evictions_total";
+    pub const DEDUP_STATE_ENTRIES: &str = "tocsin_dedup_state_entries";
+    pub const DEDUP_STATE_BYTES: &str = "tocsin_dedup_state_bytes";
+    pub const DEDUP_RATIO: &str = "tocsin_dedup_ratio";
 
     /// Every name above, for the catalogue test.
     pub const ALL: &[&str] = &[
@@ -55,6 +61,12 @@ pub mod names {
         CHANNEL_QUEUED_BATCHES,
         LAST_EVENT_TIMESTAMP,
         UP,
+        DEDUP_EVENTS,
+        DEDUP_LATE_EVENTS,
+        DEDUP_EVICTIONS,
+        DEDUP_STATE_ENTRIES,
+        DEDUP_STATE_BYTES,
+        DEDUP_RATIO,
     ];
 }
 
@@ -79,6 +91,12 @@ pub struct Metrics {
     pub channel_queued_batches: IntGaugeVec,
     pub last_event_timestamp: Gauge,
     pub up: IntGauge,
+    pub dedup_events: IntCounterVec,
+    pub dedup_late_events: IntCounter,
+    pub dedup_evictions: IntCounterVec,
+    pub dedup_state_entries: IntGaugeVec,
+    pub dedup_state_bytes: IntGaugeVec,
+    pub dedup_ratio: GaugeVec,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -90,6 +108,13 @@ fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterV
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+    r.register(Box::new(g.clone()))
+        .expect("metric registered once");
+    g
+}
+
+fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
+    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone()))
         .expect("metric registered once");
     g
@@ -173,6 +198,16 @@ impl Metrics {
             offset_commits: counter(&registry, OFFSET_COMMITS, "Kafka offset commits, by result.", &["result"]),
             rebalances: counter(&registry, REBALANCES, "Consumer group rebalances seen, by kind (assign, revoke, error).", &["kind"]),
             channel_queued_batches: gauge_vec(&registry, CHANNEL_QUEUED_BATCHES, "Batches waiting in a bounded channel between two tasks.", &["channel"]),
+            dedup_events: counter(&registry, DEDUP_EVENTS, "Mentions by dedup status (unique, exact, repost, near).", &["status"]),
+            dedup_late_events: {
+                let c = IntCounter::new(DEDUP_LATE_EVENTS, "Mentions older than the dedup window behind the newest one: passed as unique, not remembered.").expect("valid metric");
+                registry.register(Box::new(c.clone())).expect("registered once");
+                c
+            },
+            dedup_evictions: counter(&registry, DEDUP_EVICTIONS, "Remembered mentions dropped from dedup state, by reason (expired, capacity).", &["reason"]),
+            dedup_state_entries: gauge_vec(&registry, DEDUP_STATE_ENTRIES, "Mentions remembered by a dedup shard.", &["shard"]),
+            dedup_state_bytes: gauge_vec(&registry, DEDUP_STATE_BYTES, "Estimated heap bytes held by a dedup shard.", &["shard"]),
+            dedup_ratio: float_gauge_vec(&registry, DEDUP_RATIO, "Share of the mentions remembered by a shard that duplicate another (repost or near).", &["shard"]),
             last_event_timestamp: last,
             up,
             registry,
@@ -183,6 +218,12 @@ impl Metrics {
         }
         for r in ["ok", "error"] {
             m.offset_commits.with_label_values(&[r]);
+        }
+        for s in ["unique", "exact", "repost", "near"] {
+            m.dedup_events.with_label_values(&[s]);
+        }
+        for r in ["expired", "capacity"] {
+            m.dedup_evictions.with_label_values(&[r]);
         }
         m
     }
@@ -217,6 +258,8 @@ mod tests {
                 "_events",
                 "_info",
                 "_up",
+                "_entries",
+                "_ratio",
             ]
             .iter()
             .any(|s| n.ends_with(s));

@@ -110,6 +110,36 @@ fn simulate_then_enrich_matches_the_ground_truth() {
     }
     assert_eq!(got_reasons, want_reasons);
     assert_eq!(want_reasons.len(), 8, "every dead-letter reason exercised");
+
+    // Dedup against the simulator's truth: every exact re-delivery, repost and copy-paste
+    // variant is found and points at its original (or at the cluster the original joined).
+    let by_id: HashMap<&str, &serde_json::Value> =
+        out.iter().map(|o| (o["id"].as_str().unwrap(), o)).collect();
+    let of = |id: &str| by_id[id]["dedup"]["of"].as_str().unwrap().to_owned();
+    let mut checked: HashMap<&str, usize> = HashMap::new();
+    for t in truth.iter().filter(|t| t["dup"].is_object()) {
+        let id = t["id"].as_str().unwrap();
+        let kind = t["dup"]["kind"].as_str().unwrap();
+        let orig = t["dup"]["of"].as_str().unwrap();
+        let d = &by_id[id]["dedup"];
+        assert_eq!(d["status"], kind, "{id}: {d}");
+        let got = d["of"].as_str().unwrap();
+        assert!(
+            got == orig || got == of(orig),
+            "{id} ({kind}) should point at {orig} or its root {}, got {got}",
+            of(orig)
+        );
+        // A re-delivery is the same post: it does not grow the cluster.
+        let min_size = if kind == "exact" { 1 } else { 2 };
+        assert!(d["cluster_size"].as_u64().unwrap() >= min_size, "{id}: {d}");
+        *checked.entry(kind).or_default() += 1;
+    }
+    for kind in ["exact", "repost", "near"] {
+        assert!(
+            checked.get(kind).copied().unwrap_or(0) > 20,
+            "{kind}: {checked:?}"
+        );
+    }
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! [`crate::pipeline::Stage`] (stateful) or [`crate::pipeline::MapStage`] (stateless, run
 //! batch-parallel).
 
+pub mod dedup;
+
 use crate::clock::SharedClock;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
@@ -10,9 +12,17 @@ use std::sync::Arc;
 
 /// The configured stages, in order.
 pub fn build(
-    _cfg: &PipelineConfig,
+    cfg: &PipelineConfig,
     _clock: SharedClock,
-    _metrics: Arc<Metrics>,
+    metrics: Arc<Metrics>,
 ) -> Vec<Box<dyn Stage>> {
-    Vec::new()
+    let mut stages: Vec<Box<dyn Stage>> = Vec::new();
+    if cfg.stages.dedup.enabled {
+        stages.push(Box::new(dedup::DedupStage::new(
+            &cfg.stages.dedup,
+            &cfg.brands,
+            metrics,
+        )));
+    }
+    stages
 }
