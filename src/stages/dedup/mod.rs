@@ -31,7 +31,7 @@ pub struct DedupConfig {
     pub enabled: bool,
     /// How long (event time) a mention is remembered.
     pub window_secs: u64,
-    /// Hard cap of remembered mentions per shard (about 200 bytes each, see README).
+    /// Hard cap of remembered mentions per shard (about 330 bytes each, see README).
     pub max_entries: usize,
     /// Minimum Jaccard similarity of the normalised word and word-pair sets for a
     /// near-duplicate (0–1). 0.66 finds 97.8 % of copy-paste variants with up to 15 % of words
