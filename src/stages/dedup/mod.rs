@@ -218,13 +218,13 @@ impl Stage for DedupStage {
     }
 
     fn process(&mut self, batch: &mut [Mention]) {
-        let mut groups: HashMap<String, Vec<usize>> = HashMap::new();
+        // One owned key per shard, not per mention.
+        let mut by_key: HashMap<&str, Vec<usize>> = HashMap::new();
         for (i, m) in batch.iter().enumerate() {
-            groups
-                .entry(self.shard_key(m).to_owned())
-                .or_default()
-                .push(i);
+            by_key.entry(self.shard_key(m)).or_default().push(i);
         }
+        let groups: HashMap<String, Vec<usize>> =
+            by_key.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         for key in groups.keys() {
             self.slot(key);
         }

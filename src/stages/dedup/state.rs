@@ -458,7 +458,7 @@ mod tests {
         }
     }
 
-    fn input<'a>(id: &'a str, t: Millis, text: &'a str) -> DedupInput<'a> {
+    pub(super) fn input<'a>(id: &'a str, t: Millis, text: &'a str) -> DedupInput<'a> {
         DedupInput {
             id,
             platform: Platform::Twitter,
@@ -581,13 +581,7 @@ mod properties {
     }
 
     fn observe(s: &mut Shard, id: &str, t: Millis, text: &str) -> DedupInfo {
-        s.observe(DedupInput {
-            id,
-            platform: Platform::Twitter,
-            created_at_ms: t,
-            text,
-            repost_of: None,
-        })
+        s.observe(super::tests::input(id, t, text))
     }
 
     /// Words and adjacent pairs, as the sketch sees them (without fingerprinting).
