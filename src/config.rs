@@ -213,6 +213,8 @@ pub struct BrandConfig {
 pub struct StagesConfig {
     #[serde(default)]
     pub dedup: crate::stages::dedup::DedupConfig,
+    #[serde(default)]
+    pub spikes: crate::stages::spikes::SpikesConfig,
 }
 
 impl PipelineConfig {

@@ -5,6 +5,7 @@
 //! Prometheus metrics and a small HTTP server beside it.
 
 pub mod assemble;
+pub mod backtest;
 pub mod clock;
 pub mod config;
 pub mod demo;

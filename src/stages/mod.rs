@@ -3,6 +3,7 @@
 //! batch-parallel).
 
 pub mod dedup;
+pub mod spikes;
 
 use crate::clock::SharedClock;
 use crate::config::PipelineConfig;
