@@ -61,7 +61,12 @@ pub async fn pipeline(
     Ok(Pipeline {
         stages,
         sink: open_sink(&cfg.sink, stop.clone()).await?,
-        dead_letter: open_sink(&cfg.dead_letter, stop).await?,
+        dead_letter: open_sink(&cfg.dead_letter, stop.clone()).await?,
+        incidents: if cfg.stages.spikes.enabled {
+            Some(open_sink(&cfg.stages.spikes.incidents, stop).await?)
+        } else {
+            None
+        },
         limits: cfg.limits.decode_limits(),
         clock,
         metrics,

@@ -273,7 +273,11 @@ impl PipelineConfig {
             if let SourceConfig::Kafka(k) = &mut self.source {
                 k.brokers = brokers.clone();
             }
-            for sink in [&mut self.sink, &mut self.dead_letter] {
+            for sink in [
+                &mut self.sink,
+                &mut self.dead_letter,
+                &mut self.stages.spikes.incidents,
+            ] {
                 if let SinkConfig::Kafka(k) = sink {
                     k.brokers = brokers.clone();
                 }
@@ -408,6 +412,7 @@ impl PipelineConfig {
             );
         }
         self.stages.dedup.validate(&mut bad);
+        self.stages.spikes.validate(&mut bad);
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
             if b.id.is_empty()

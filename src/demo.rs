@@ -109,13 +109,24 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         fsync: false,
     });
 
-    let minutes = (a.hours * 60.0).round().max(10.0) as u64;
+    let incidents_path = a.out.join("incidents.jsonl");
+    let _ = std::fs::remove_file(&incidents_path);
+    cfg.stages.spikes.incidents = SinkConfig::File(FileSinkConfig {
+        path: incidents_path.display().to_string(),
+        fsync: false,
+    });
+
+    let live_minutes = (a.hours * 60.0).round().max(10.0) as u64;
+    // The spike detector calibrates on its own history (two days by default): the demo
+    // streams that history as fast as it can, then the live hours at --rate.
+    let history_minutes = cfg.stages.spikes.detector.min_calibration_days as u64 * 1440 + 60;
+    let minutes = history_minutes + live_minutes;
     let now = chrono::Utc::now().timestamp_millis();
     let incident = IncidentSpec::parse(
         &format!(
             "name=login-outage,brand=northwind,lang=fr,product=app,start={},duration={},factor=6",
-            minutes * 2 / 3,
-            (minutes / 8).max(10)
+            history_minutes + live_minutes * 2 / 3,
+            (live_minutes / 8).max(10)
         ),
         0,
     )
@@ -163,14 +174,25 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         stop.clone(),
     )
     .await?;
-    let source = Source::Generator(GeneratorSource::new(
-        Box::new(sim.map(|i| i.record)),
-        a.rate,
-    ));
+    let live_from = now - live_minutes as i64 * 60_000;
+    let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = live.clone();
+    let records = sim.map(move |i| {
+        if i.truth.created_at_ms >= live_from {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        i.record
+    });
+    let source =
+        Source::Generator(GeneratorSource::new(Box::new(records), a.rate).pace_from(live.clone()));
 
     println!(
         "Tocsin demo: {:.1} simulated hours of mentions for 5 brands, ~{} per minute,",
         a.hours, a.per_minute
+    );
+    println!(
+        "after {} days of history streamed at full speed so the spike detector can calibrate,",
+        history_minutes / 1440
     );
     println!(
         "with an injected incident: {} ({} complaints in {}, minute {} for {} min, x{}).",
@@ -183,9 +205,10 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     );
     println!("Metrics: http://{bound}/metrics   Health: http://{bound}/healthz");
     println!(
-        "Output:  {}\n         {}\n",
+        "Output:  {}\n         {}\n         {}\n",
         enriched.display(),
-        dead.display()
+        dead.display(),
+        incidents_path.display()
     );
 
     let started = Instant::now();
@@ -211,6 +234,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         report.dead_letters,
         started,
     );
+    print_incidents(&incidents_path);
     if a.linger {
         println!("\nServing http://{bound}/metrics until Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;
@@ -256,12 +280,14 @@ fn print_live(
         .unwrap_or_default();
     let dlq = counter_total(m, crate::metrics::names::DEAD_LETTER_EVENTS);
     let rate = (s.0 - last.min(s.0)) / every;
+    let open = m.incidents_open.get();
     println!(
-        "[{:>5.1}s] {:>8} mentions ({:>6}/s) | dead letters {:>5} | langs: {} {}",
+        "[{:>5.1}s] {:>8} mentions ({:>6}/s) | dead letters {:>5} | incidents open {} | langs: {} {}",
         started.elapsed().as_secs_f64(),
         s.0,
         rate,
         dlq,
+        open,
         s.1,
         if s.2.is_empty() {
             String::new()
@@ -310,4 +336,24 @@ fn print_final(
         }
     }
     println!("dead letters by reason: {reasons:?}");
+}
+
+/// One line per incident event written by the spike stage.
+fn print_incidents(path: &Path) {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    println!("\nincident events ({}):", events.len());
+    for e in &events {
+        println!(
+            "  {:<8} {} severity {} at {}: {}",
+            e["event"].as_str().unwrap_or("?"),
+            e["incident_id"].as_str().unwrap_or("?"),
+            e["severity"],
+            e["at"].as_str().unwrap_or("?"),
+            e["summary"].as_str().unwrap_or("")
+        );
+    }
 }

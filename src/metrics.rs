@@ -40,6 +40,15 @@ pub mod names {
     pub const DEDUP_STATE_ENTRIES: &str = "tocsin_dedup_state_entries";
     pub const DEDUP_STATE_BYTES: &str = "tocsin_dedup_state_bytes";
     pub const DEDUP_RATIO: &str = "tocsin_dedup_ratio";
+    pub const SPIKE_LATE_EVENTS: &str = "tocsin_spike_late_events_total";
+    pub const SPIKE_DROPPED_EVENTS: &str = "tocsin_spike_dropped_events_total";
+    pub const SPIKE_STATE_ENTRIES: &str = "tocsin_spike_state_entries";
+    pub const SPIKE_STATE_BYTES: &str = "tocsin_spike_state_bytes";
+    pub const SPIKE_OBSERVED: &str = "tocsin_spike_observed_events";
+    pub const SPIKE_EXPECTED: &str = "tocsin_spike_expected_events";
+    pub const SPIKE_SCORE: &str = "tocsin_spike_score_ratio";
+    pub const INCIDENT_EVENTS: &str = "tocsin_incident_events_total";
+    pub const INCIDENTS_OPEN: &str = "tocsin_incidents_open_entries";
 
     /// Every name above, for the catalogue test.
     pub const ALL: &[&str] = &[
@@ -67,6 +76,15 @@ pub mod names {
         DEDUP_STATE_ENTRIES,
         DEDUP_STATE_BYTES,
         DEDUP_RATIO,
+        SPIKE_LATE_EVENTS,
+        SPIKE_DROPPED_EVENTS,
+        SPIKE_STATE_ENTRIES,
+        SPIKE_STATE_BYTES,
+        SPIKE_OBSERVED,
+        SPIKE_EXPECTED,
+        SPIKE_SCORE,
+        INCIDENT_EVENTS,
+        INCIDENTS_OPEN,
     ];
 }
 
@@ -97,6 +115,15 @@ pub struct Metrics {
     pub dedup_state_entries: IntGaugeVec,
     pub dedup_state_bytes: IntGaugeVec,
     pub dedup_ratio: GaugeVec,
+    pub spike_late_events: IntCounter,
+    pub spike_dropped_events: IntCounterVec,
+    pub spike_state_entries: IntGauge,
+    pub spike_state_bytes: IntGauge,
+    pub spike_observed: GaugeVec,
+    pub spike_expected: GaugeVec,
+    pub spike_score: GaugeVec,
+    pub incident_events: IntCounterVec,
+    pub incidents_open: IntGauge,
 }
 
 fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -110,6 +137,18 @@ fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeV
     let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
     r.register(Box::new(g.clone()))
         .expect("metric registered once");
+    g
+}
+
+fn int_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    let c = IntCounter::new(name, help).expect("valid metric");
+    r.register(Box::new(c.clone())).expect("registered once");
+    c
+}
+
+fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    let g = IntGauge::new(name, help).expect("valid metric");
+    r.register(Box::new(g.clone())).expect("registered once");
     g
 }
 
@@ -208,6 +247,15 @@ impl Metrics {
             dedup_state_entries: gauge_vec(&registry, DEDUP_STATE_ENTRIES, "Mentions remembered by a dedup shard.", &["shard"]),
             dedup_state_bytes: gauge_vec(&registry, DEDUP_STATE_BYTES, "Estimated heap bytes held by a dedup shard.", &["shard"]),
             dedup_ratio: float_gauge_vec(&registry, DEDUP_RATIO, "Share of the mentions remembered by a shard that duplicate another (repost or near).", &["shard"]),
+            spike_late_events: int_counter(&registry, SPIKE_LATE_EVENTS, "Mentions later than the spike stage's allowed lateness: not counted in any bucket."),
+            spike_dropped_events: counter(&registry, SPIKE_DROPPED_EVENTS, "Mention updates the spike stage could not count, by reason (max_keys).", &["reason"]),
+            spike_state_entries: int_gauge(&registry, SPIKE_STATE_ENTRIES, "Series (brand and brand × dimension keys) the spike detector tracks."),
+            spike_state_bytes: int_gauge(&registry, SPIKE_STATE_BYTES, "Estimated bytes held by spike detector state."),
+            spike_observed: float_gauge_vec(&registry, SPIKE_OBSERVED, "Unique authors of non-duplicate mentions of a brand in the last closed bucket.", &["brand"]),
+            spike_expected: float_gauge_vec(&registry, SPIKE_EXPECTED, "What the detector expected for that bucket (seasonal baseline).", &["brand"]),
+            spike_score: float_gauge_vec(&registry, SPIKE_SCORE, "The brand's calibrated spike score in the last closed bucket; an incident opens at the configured threshold (1.7).", &["brand"]),
+            incident_events: counter(&registry, INCIDENT_EVENTS, "Incident lifecycle events emitted, by event (opened, updated, resolved).", &["event"]),
+            incidents_open: int_gauge(&registry, INCIDENTS_OPEN, "Incidents open now."),
             last_event_timestamp: last,
             up,
             registry,
@@ -225,6 +273,10 @@ impl Metrics {
         for r in ["expired", "capacity"] {
             m.dedup_evictions.with_label_values(&[r]);
         }
+        for e in ["opened", "updated", "resolved"] {
+            m.incident_events.with_label_values(&[e]);
+        }
+        m.spike_dropped_events.with_label_values(&["max_keys"]);
         m
     }
 

@@ -38,6 +38,11 @@ pub trait Stage: Send {
     /// Called at least every `tick_interval` even when no data flows, with the stage clock's
     /// time, so stateful stages can close buckets and expire state.
     fn tick(&mut self, _now_ms: Millis) {}
+    /// Records the stage produced besides the mentions (incident events), taken after each
+    /// batch and tick. They are made durable before the batch's offsets are committed.
+    fn drain_outputs(&mut self) -> Vec<OutRecord> {
+        Vec::new()
+    }
 }
 
 /// A stateless per-mention step. Wrap it in [`Parallel`] to run it batch-parallel with rayon.
@@ -83,6 +88,8 @@ pub struct Pipeline {
     pub stages: Vec<Box<dyn Stage>>,
     pub sink: Sink,
     pub dead_letter: Sink,
+    /// Where stage outputs (incident events) go; `None` when no stage produces any.
+    pub incidents: Option<Sink>,
     pub limits: DecodeLimits,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -113,6 +120,7 @@ pub enum PipelineError {
 struct Processed {
     outputs: Vec<OutRecord>,
     dead: Vec<DeadLetter>,
+    incidents: Vec<OutRecord>,
     /// (created_at, platform) of each output, for latency metrics after the ack.
     event_times: Vec<(Millis, crate::mention::Platform)>,
     checkpoint: crate::sources::Checkpoint,
@@ -144,6 +152,7 @@ impl Pipeline {
             stages,
             sink,
             dead_letter,
+            incidents,
             limits,
             clock,
             metrics,
@@ -225,6 +234,7 @@ impl Pipeline {
             rx_out,
             sink,
             dead_letter,
+            incidents,
             acker.as_ref(),
             &metrics,
             &source_label,
@@ -275,10 +285,25 @@ fn process_loop(
         let next = rt.block_on(async { tokio::time::timeout(tick_interval, rx.recv()).await });
         if last_tick.elapsed() >= tick_interval {
             let now = clock.now_ms();
+            let mut produced = Vec::new();
             for s in stages.iter_mut() {
                 s.tick(now);
+                produced.extend(s.drain_outputs());
             }
             last_tick = Instant::now();
+            if !produced.is_empty() {
+                let p = Processed {
+                    outputs: Vec::new(),
+                    dead: Vec::new(),
+                    incidents: produced,
+                    event_times: Vec::new(),
+                    checkpoint: crate::sources::Checkpoint::default(),
+                    read_at: Instant::now(),
+                };
+                if tx.blocking_send(p).is_err() {
+                    break;
+                }
+            }
         }
         let batch = match next {
             Err(_) => continue, // tick timeout
@@ -343,6 +368,7 @@ fn process_loop(
                 .observe(t.elapsed().as_secs_f64());
         }
 
+        let incidents: Vec<OutRecord> = stages.iter_mut().flat_map(|s| s.drain_outputs()).collect();
         let t = Instant::now();
         let outputs: Vec<OutRecord> = mentions
             .par_iter()
@@ -363,6 +389,7 @@ fn process_loop(
         let p = Processed {
             outputs,
             dead,
+            incidents,
             event_times,
             checkpoint: batch.checkpoint,
             read_at: batch.read_at,
@@ -379,6 +406,7 @@ async fn sink_loop(
     mut rx: mpsc::Receiver<Processed>,
     mut sink: Sink,
     mut dead_letter: Sink,
+    mut incidents: Option<Sink>,
     acker: &dyn Acker,
     m: &Metrics,
     source_label: &str,
@@ -412,7 +440,19 @@ async fn sink_loop(
                 m.dead_letter(r).inc();
             }
         }
-        // Both outputs are durable: now the source may move its offsets.
+        if !p.incidents.is_empty() {
+            match incidents.as_mut() {
+                Some(s) => {
+                    let label = format!("incidents_{}", s.label());
+                    s.write(p.incidents, m, &label).await?
+                }
+                None => tracing::warn!(
+                    n = p.incidents.len(),
+                    "incident events with no incident sink configured"
+                ),
+            }
+        }
+        // Every output is durable: now the source may move its offsets.
         tracing::trace!(checkpoint = ?p.checkpoint.offsets, outputs = n_out, dead = n_dead, "batch durable");
         acker.ack(&p.checkpoint);
         let now = chrono::Utc::now().timestamp_millis();
@@ -435,5 +475,8 @@ async fn sink_loop(
     }
     sink.close().await?;
     dead_letter.close().await?;
+    if let Some(s) = incidents.as_mut() {
+        s.close().await?;
+    }
     Ok(report)
 }

@@ -1,6 +1,8 @@
 //! A source fed by an in-process iterator of raw records (the simulator, for `demo`), with
 //! optional wall-clock pacing.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::{Checkpoint, SourceBatch};
@@ -10,8 +12,10 @@ pub struct GeneratorSource {
     iter: Box<dyn Iterator<Item = RawRecord> + Send>,
     /// Records per wall-clock second; 0 means as fast as possible.
     rate: f64,
-    started: Instant,
+    started: Option<Instant>,
     emitted: u64,
+    /// While this is false, records go out unpaced (a demo's history).
+    paced: Option<Arc<AtomicBool>>,
 }
 
 impl GeneratorSource {
@@ -19,23 +23,38 @@ impl GeneratorSource {
         Self {
             iter,
             rate,
-            started: Instant::now(),
+            started: None,
             emitted: 0,
+            paced: None,
         }
+    }
+
+    /// Emits records as fast as possible until `flag` turns true (the iterator sets it), then
+    /// paces from that moment.
+    pub fn pace_from(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.paced = Some(flag);
+        self
     }
 
     pub async fn next_batch(&mut self, max: usize) -> Option<SourceBatch> {
         let mut n = max;
-        if self.rate > 0.0 {
+        let pacing = self
+            .paced
+            .as_ref()
+            .is_none_or(|f| f.load(Ordering::Relaxed));
+        if !pacing {
+            self.emitted = 0;
+        } else if self.rate > 0.0 {
+            let started = *self.started.get_or_insert_with(Instant::now);
+            let paced = self.emitted;
             // Emit what is due now (at most `max`), sleeping until at least one is due.
             loop {
-                let due = (self.started.elapsed().as_secs_f64() * self.rate) as u64;
-                if due > self.emitted {
-                    n = n.min((due - self.emitted) as usize);
+                let due = (started.elapsed().as_secs_f64() * self.rate) as u64;
+                if due > paced {
+                    n = n.min((due - paced) as usize);
                     break;
                 }
-                let wait =
-                    (self.emitted + 1) as f64 / self.rate - self.started.elapsed().as_secs_f64();
+                let wait = (paced + 1) as f64 / self.rate - started.elapsed().as_secs_f64();
                 tokio::time::sleep(Duration::from_secs_f64(wait.clamp(0.001, 0.25))).await;
             }
         }

@@ -2,6 +2,7 @@
 //! [`crate::pipeline::Stage`] (stateful) or [`crate::pipeline::MapStage`] (stateless, run
 //! batch-parallel).
 
+pub mod brand_router;
 pub mod dedup;
 pub mod spikes;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 /// The configured stages, in order.
 pub fn build(
     cfg: &PipelineConfig,
-    _clock: SharedClock,
+    clock: SharedClock,
     metrics: Arc<Metrics>,
 ) -> Vec<Box<dyn Stage>> {
     let mut stages: Vec<Box<dyn Stage>> = Vec::new();
@@ -22,6 +23,14 @@ pub fn build(
         stages.push(Box::new(dedup::DedupStage::new(
             &cfg.stages.dedup,
             &cfg.brands,
+            metrics.clone(),
+        )));
+    }
+    if cfg.stages.spikes.enabled {
+        stages.push(Box::new(spikes::SpikeStage::new(
+            &cfg.stages.spikes,
+            &cfg.brands,
+            clock,
             metrics,
         )));
     }

@@ -22,6 +22,7 @@ use crate::config::BrandConfig;
 use crate::mention::{DedupInfo, DedupStatus, Mention};
 use crate::metrics::Metrics;
 use crate::pipeline::Stage;
+use crate::stages::brand_router::BrandRouter;
 use state::{DedupInput, Shard, ShardSettings};
 
 /// `[stages.dedup]` in a pipeline file.
@@ -94,9 +95,6 @@ impl DedupConfig {
     }
 }
 
-/// The shard that holds mentions of no configured brand.
-pub const OTHER_SHARD: &str = "_other";
-
 struct ShardSlot {
     shard: Shard,
     entries: IntGauge,
@@ -107,8 +105,7 @@ struct ShardSlot {
 pub struct DedupStage {
     settings: ShardSettings,
     shard_by: ShardBy,
-    /// Configured brand ids with their lowercase names, handles and hashtags.
-    known_brands: Vec<(String, Vec<String>)>,
+    router: BrandRouter,
     shards: HashMap<String, ShardSlot>,
     metrics: Arc<Metrics>,
     by_status: [IntCounter; 4],
@@ -126,20 +123,7 @@ impl DedupStage {
         DedupStage {
             settings: cfg.shard_settings(),
             shard_by: cfg.shard_by,
-            known_brands: brands
-                .iter()
-                .map(|b| {
-                    let needles = b
-                        .names
-                        .iter()
-                        .chain(&b.handles)
-                        .chain(&b.hashtags)
-                        .map(|n| n.to_lowercase())
-                        .filter(|n| !n.is_empty())
-                        .collect();
-                    (b.id.clone(), needles)
-                })
-                .collect(),
+            router: BrandRouter::new(brands),
             shards: HashMap::new(),
             metrics,
             by_status,
@@ -150,18 +134,7 @@ impl DedupStage {
         if self.shard_by == ShardBy::None {
             return "all";
         }
-        if let Some(b) = m.brand.as_deref() {
-            if let Some((id, _)) = self.known_brands.iter().find(|(id, _)| id == b) {
-                return id;
-            }
-        }
-        // Untagged mentions (a repost often lacks the collector's brand tag) go to the shard
-        // of the first configured brand the text names, so they meet their original.
-        let lower = m.text.to_lowercase();
-        self.known_brands
-            .iter()
-            .find(|(_, needles)| needles.iter().any(|n| lower.contains(n.as_str())))
-            .map_or(OTHER_SHARD, |(id, _)| id.as_str())
+        self.router.route(m)
     }
 
     fn slot(&mut self, key: &str) {

@@ -186,6 +186,11 @@ fn stopwords() -> &'static HashSet64 {
     })
 }
 
+/// Whether a normalised token is a frequent function word (en, fr, de, es, pt, it, nl).
+pub fn is_stopword(token: &str) -> bool {
+    stopwords().contains(&word_hash(token))
+}
+
 /// What dedup remembers and compares about one text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sketch {

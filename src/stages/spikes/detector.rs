@@ -356,10 +356,13 @@ impl Detector {
             }
             s.day_max = s.day_max.max(z as f32);
             let ad = d.abs();
+            // A running mean until the window fills, then exponential forgetting: the first
+            // values must not set the spread for days.
+            let a = p.a_spread.max(1.0 / (self.buckets + 1) as f64);
             s.spread = if s.spread.is_nan() {
                 ad
             } else {
-                s.spread + p.a_spread * (ad.min(s.spread * cfg.clip) - s.spread)
+                s.spread + a * (ad.min(s.spread * cfg.clip) - s.spread)
             };
         }
         self.buckets += 1;
@@ -407,7 +410,8 @@ impl Detector {
             let cap = ((lam + 0.375).sqrt() + cfg.clip * spread.max(0.5)).powi(2);
             let xc = x.min(cap);
             let f = self.hod[hour] as f64;
-            self.level += p.a_level * (xc / f.max(1e-6) - self.level);
+            let a = p.a_level.max(1.0 / self.buckets as f64);
+            self.level += a * (xc / f.max(1e-6) - self.level);
             if self.level > 0.0 {
                 self.hod[hour] += (cfg.seasonal_rate * (xc / self.level - f)) as f32;
                 let mean = self.hod.iter().sum::<f32>() / 24.0;
@@ -417,7 +421,7 @@ impl Detector {
             }
         } else {
             let xc = x.clamp(lam - cfg.clip * spread, lam + cfg.clip * spread);
-            self.level += p.a_level * (xc - self.level);
+            self.level += p.a_level.max(1.0 / self.buckets as f64) * (xc - self.level);
         }
         best
     }

@@ -1,12 +1,596 @@
-//! Spike detection and incidents.
+//! Spike stage: counts mentions per key in event-time buckets, runs the [`detector`] on each
+//! key, and turns its decisions into incidents (`opened` → `updated` → `resolved` JSON events).
+//!
+//! - **Keys**: the brand, and brand × each configured dimension (`platform`, `lang`). Keys are
+//!   capped by `max_keys`; updates past the cap are counted in a metric, never silently lost.
+//! - **What is counted**: unique authors of the mentions that are not exact duplicates or
+//!   reposts. Near-duplicates count (five hundred customers typing "app down?" is the
+//!   signal), one author posting fifty times does not (bots).
+//! - **Event time**: a bucket closes when the newest event time passes its end plus
+//!   `allowed_lateness_secs`; later mentions are counted in `tocsin_spike_late_events_total`.
+//!   When no mention arrives, processing time moves the watermark on, so incidents resolve
+//!   during silence.
+//! - **One incident per surge**: a brand has at most one open incident; other keys of the brand
+//!   that fire while it is open become its `dimensions` (an `updated` event), and it resolves
+//!   when all of them have.
+//!
+//! Incident events are emitted through [`crate::pipeline::Stage::drain_outputs`], so they are
+//! durable before the offsets of the batch that caused them are committed.
 
 pub mod detector;
+pub mod explain;
 
 use serde::Deserialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use crate::clock::{Millis, SharedClock};
+use crate::config::{BrandConfig, FileSinkConfig, SinkConfig};
+use crate::mention::{DedupStatus, Mention};
+use crate::metrics::Metrics;
+use crate::pipeline::Stage;
+use crate::sinks::OutRecord;
+use crate::stages::brand_router::BrandRouter;
+use detector::{Detector, DetectorConfig, Params, Step, Transition, Values};
+use explain::{KeyFilter, Limits, Recent, RecentBuffer};
+
+/// A dimension that splits a brand's series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Dimension {
+    Platform,
+    Lang,
+}
+
+impl Dimension {
+    fn as_str(self) -> &'static str {
+        match self {
+            Dimension::Platform => "platform",
+            Dimension::Lang => "lang",
+        }
+    }
+}
 
 /// `[stages.spikes]` in a pipeline file.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SpikesConfig {
-    pub detector: detector::DetectorConfig,
+    pub enabled: bool,
+    /// Event-time bucket length.
+    pub bucket_secs: u64,
+    /// How late (behind the newest event time) a mention may arrive and still be counted.
+    pub allowed_lateness_secs: u64,
+    /// Brand × these dimensions are detected besides the brand itself.
+    pub dimensions: Vec<Dimension>,
+    /// Cap on tracked keys (≈ 0.5 KiB each).
+    pub max_keys: usize,
+    /// At most one `updated` event per incident in this time, unless a dimension joins.
+    pub update_every_secs: u64,
+    /// Recent mentions kept to explain incidents (samples, themes, languages, influencers).
+    pub explain_buffer: usize,
+    pub samples: usize,
+    pub top_influencers: usize,
+    /// Mention ids listed in an event.
+    pub mention_ids: usize,
+    /// Where incident events go: a JSON-lines file or a Kafka topic (same form as `[sink]`).
+    pub incidents: SinkConfig,
+    pub detector: DetectorConfig,
+}
+
+impl Default for SpikesConfig {
+    fn default() -> Self {
+        SpikesConfig {
+            enabled: true,
+            bucket_secs: 60,
+            allowed_lateness_secs: 120,
+            dimensions: vec![Dimension::Platform, Dimension::Lang],
+            max_keys: 100_000,
+            update_every_secs: 600,
+            explain_buffer: 50_000,
+            samples: 5,
+            top_influencers: 5,
+            mention_ids: 200,
+            incidents: SinkConfig::File(FileSinkConfig {
+                path: "tocsin-incidents.jsonl".into(),
+                fsync: true,
+            }),
+            detector: DetectorConfig::default(),
+        }
+    }
+}
+
+impl SpikesConfig {
+    pub fn validate(&self, bad: &mut dyn FnMut(&str, &str)) {
+        if self.bucket_secs == 0 || 86_400 % self.bucket_secs != 0 {
+            bad(
+                "stages.spikes.bucket_secs",
+                "must divide a day (60 = one minute is the usual choice)",
+            );
+        }
+        if self.max_keys == 0 {
+            bad("stages.spikes.max_keys", "must be at least 1");
+        }
+        self.detector.validate("stages.spikes.detector", bad);
+    }
+}
+
+/// One tracked series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SeriesKey {
+    brand: u16,
+    dim: Option<Dimension>,
+    value: String,
+}
+
+struct Series {
+    key: SeriesKey,
+    det: Detector,
+    last: Option<Step>,
+}
+
+/// Counts of one key in one open bucket.
+#[derive(Default)]
+struct Agg {
+    authors: HashSet<u64>,
+}
+
+struct Incident {
+    id: String,
+    /// Series indexes that fired while this incident was open, the trigger first.
+    members: Vec<usize>,
+    open_members: HashSet<usize>,
+    opened_bucket: i64,
+    last_update_bucket: i64,
+    last_severity: u8,
+    peak_severity: u8,
+    /// A dimension joined in this bucket: one `updated` event at the bucket's end.
+    joined: bool,
+}
+
+pub struct SpikeStage {
+    cfg: SpikesConfig,
+    params: Params,
+    router: BrandRouter,
+    brands: Vec<String>,
+    index: HashMap<SeriesKey, usize>,
+    series: Vec<Series>,
+    /// Open buckets: bucket number → series index → counts.
+    open: BTreeMap<i64, HashMap<usize, Agg>>,
+    /// The next bucket to close; `None` before the first mention.
+    next_close: Option<i64>,
+    max_event_ms: Millis,
+    /// Processing time of the last mention, for the idle watermark.
+    last_input_at: Option<Millis>,
+    idle_advanced_ms: Millis,
+    recent: RecentBuffer,
+    incidents: HashMap<u16, Incident>,
+    outputs: Vec<OutRecord>,
+    metrics: Arc<Metrics>,
+    clock: SharedClock,
+}
+
+impl SpikeStage {
+    pub fn new(
+        cfg: &SpikesConfig,
+        brands: &[BrandConfig],
+        clock: SharedClock,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let router = BrandRouter::new(brands);
+        let mut names: Vec<String> = router.ids().map(String::from).collect();
+        names.push(crate::stages::brand_router::OTHER.to_string());
+        SpikeStage {
+            params: Params::new(&cfg.detector, cfg.bucket_secs, Values::Counts),
+            cfg: cfg.clone(),
+            router,
+            brands: names,
+            index: HashMap::new(),
+            series: Vec::new(),
+            open: BTreeMap::new(),
+            next_close: None,
+            max_event_ms: Millis::MIN,
+            last_input_at: None,
+            idle_advanced_ms: 0,
+            recent: RecentBuffer::new(cfg.explain_buffer),
+            incidents: HashMap::new(),
+            outputs: Vec::new(),
+            metrics,
+            clock,
+        }
+    }
+
+    fn bucket_ms(&self) -> i64 {
+        self.cfg.bucket_secs as i64 * 1000
+    }
+
+    fn series_index(&mut self, key: SeriesKey) -> Option<usize> {
+        if let Some(&i) = self.index.get(&key) {
+            return Some(i);
+        }
+        if self.series.len() >= self.cfg.max_keys {
+            self.metrics
+                .spike_dropped_events
+                .with_label_values(&["max_keys"])
+                .inc();
+            return None;
+        }
+        let i = self.series.len();
+        self.series.push(Series {
+            key: key.clone(),
+            det: Detector::new(&self.params),
+            last: None,
+        });
+        self.index.insert(key, i);
+        Some(i)
+    }
+
+    /// Counts one mention (called in batch order).
+    fn count(&mut self, m: &Mention, now_ms: Millis) {
+        let bms = self.bucket_ms();
+        let bucket = m.created_at_ms.div_euclid(bms);
+        self.last_input_at = Some(now_ms);
+        self.idle_advanced_ms = 0;
+        if self.next_close.is_none() {
+            self.next_close = Some(bucket);
+        }
+        self.max_event_ms = self.max_event_ms.max(m.created_at_ms);
+        if bucket < self.next_close.unwrap_or(bucket) {
+            self.metrics.spike_late_events.inc();
+            return;
+        }
+        let brand_id = self.router.route(m);
+        if brand_id == crate::stages::brand_router::OTHER {
+            // Mentions of no configured brand have no owner to alert.
+            return;
+        }
+        let brand = self.brands.iter().position(|b| b == brand_id).unwrap_or(0) as u16;
+        let counted = !matches!(
+            m.enrich.dedup.as_ref().map(|d| d.status),
+            Some(DedupStatus::Exact | DedupStatus::Repost)
+        );
+        let lang = m
+            .enrich
+            .lang
+            .as_deref()
+            .or(m.lang_hint.as_deref())
+            .unwrap_or("und")
+            .to_string();
+        let author_hash = {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            m.author.id.hash(&mut h);
+            h.finish()
+        };
+        self.recent
+            .push(Recent::of(m, bucket, brand, &lang, counted, author_hash));
+        let mut keys = vec![SeriesKey {
+            brand,
+            dim: None,
+            value: String::new(),
+        }];
+        for &d in &self.cfg.dimensions {
+            let value = match d {
+                Dimension::Platform => m.platform.as_str().to_string(),
+                Dimension::Lang => lang.clone(),
+            };
+            keys.push(SeriesKey {
+                brand,
+                dim: Some(d),
+                value,
+            });
+        }
+        for k in keys {
+            let Some(i) = self.series_index(k) else {
+                continue;
+            };
+            let agg = self.open.entry(bucket).or_default().entry(i).or_default();
+            if counted {
+                agg.authors.insert(author_hash);
+            }
+        }
+    }
+
+    /// Closes every bucket that ends (plus lateness) at or before `watermark_ms`.
+    fn close_until(&mut self, watermark_ms: Millis) {
+        let Some(mut next) = self.next_close else {
+            return;
+        };
+        let bms = self.bucket_ms();
+        let lateness = self.cfg.allowed_lateness_secs as i64 * 1000;
+        let last_closable = (watermark_ms - lateness).div_euclid(bms) - 1;
+        // After a long gap, feed at most a calibration span of empty buckets.
+        let max_gap = (self.cfg.detector.calibration_days as i64 + 1) * 86_400_000 / bms;
+        if last_closable - next > max_gap {
+            next = last_closable - max_gap;
+            self.open.retain(|&b, _| b >= next);
+        }
+        while next <= last_closable {
+            self.close_bucket(next);
+            next += 1;
+        }
+        self.next_close = Some(next);
+    }
+
+    fn close_bucket(&mut self, bucket: i64) {
+        let aggs = self.open.remove(&bucket).unwrap_or_default();
+        let start_secs = bucket * self.cfg.bucket_secs as i64;
+        let mut fired: Vec<(usize, Transition)> = Vec::new();
+        for (i, s) in self.series.iter_mut().enumerate() {
+            let x = aggs.get(&i).map_or(0, |a| a.authors.len()) as f64;
+            let step = s.det.observe(&self.params, start_secs, x);
+            if let Some(t) = step.transition {
+                fired.push((i, t));
+            }
+            if s.key.dim.is_none() {
+                let brand = &self.brands[s.key.brand as usize];
+                self.metrics
+                    .spike_observed
+                    .with_label_values(&[brand])
+                    .set(x);
+                self.metrics
+                    .spike_expected
+                    .with_label_values(&[brand])
+                    .set(step.expected_bucket);
+                self.metrics
+                    .spike_score
+                    .with_label_values(&[brand])
+                    .set(step.score);
+            }
+            s.last = Some(step);
+        }
+        // Brand keys first, so a surge opens its incident on the brand.
+        fired.sort_by_key(|(i, _)| (self.series[*i].key.dim.is_some(), *i));
+        for (i, t) in fired {
+            match t {
+                Transition::Opened => self.on_open(i, bucket),
+                Transition::Resolved => self.on_resolve(i, bucket),
+            }
+        }
+        self.escalations(bucket);
+        self.metrics
+            .spike_state_entries
+            .set(self.series.len() as i64);
+        let bytes: usize = self
+            .series
+            .iter()
+            .map(|s| s.det.size_bytes() + 64)
+            .sum::<usize>()
+            + self.recent.bytes();
+        self.metrics.spike_state_bytes.set(bytes as i64);
+        self.metrics.incidents_open.set(self.incidents.len() as i64);
+    }
+
+    fn on_open(&mut self, i: usize, bucket: i64) {
+        let brand = self.series[i].key.brand;
+        let sev = self.series[i]
+            .last
+            .map_or(1, |s| s.severity(self.cfg.detector.threshold));
+        if let Some(inc) = self.incidents.get_mut(&brand) {
+            if !inc.members.contains(&i) {
+                inc.members.push(i);
+            }
+            inc.open_members.insert(i);
+            inc.peak_severity = inc.peak_severity.max(sev);
+            inc.joined = true;
+            return;
+        }
+        let at = chrono::DateTime::from_timestamp(bucket * self.cfg.bucket_secs as i64, 0)
+            .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
+            .unwrap_or_default();
+        let id = format!("{}-{at}", self.brands[brand as usize]);
+        self.incidents.insert(
+            brand,
+            Incident {
+                id,
+                members: vec![i],
+                open_members: HashSet::from([i]),
+                opened_bucket: bucket,
+                last_update_bucket: bucket,
+                last_severity: sev,
+                peak_severity: sev,
+                joined: false,
+            },
+        );
+        self.emit("opened", brand, bucket, Some(i));
+    }
+
+    fn on_resolve(&mut self, i: usize, bucket: i64) {
+        let brand = self.series[i].key.brand;
+        let Some(inc) = self.incidents.get_mut(&brand) else {
+            return;
+        };
+        inc.open_members.remove(&i);
+        if inc.open_members.is_empty() {
+            self.emit("resolved", brand, bucket, None);
+            self.incidents.remove(&brand);
+        }
+    }
+
+    /// `updated` when an open incident's severity rises, at most every `update_every_secs`.
+    fn escalations(&mut self, bucket: i64) {
+        let every = (self.cfg.update_every_secs / self.cfg.bucket_secs).max(1) as i64;
+        let thr = self.cfg.detector.threshold;
+        let mut due = Vec::new();
+        for (&brand, inc) in &mut self.incidents {
+            let sev = inc
+                .open_members
+                .iter()
+                .filter_map(|&i| self.series[i].last.map(|s| s.severity(thr)))
+                .max()
+                .unwrap_or(0);
+            inc.peak_severity = inc.peak_severity.max(sev);
+            let escalated = sev > inc.last_severity && bucket - inc.last_update_bucket >= every;
+            if escalated || inc.joined {
+                inc.last_severity = inc.last_severity.max(sev);
+                inc.last_update_bucket = bucket;
+                inc.joined = false;
+                due.push(brand);
+            }
+        }
+        for brand in due {
+            self.emit("updated", brand, bucket, None);
+        }
+    }
+
+    fn emit(&mut self, event: &str, brand: u16, bucket: i64, fired: Option<usize>) {
+        let Some(inc) = self.incidents.get(&brand) else {
+            return;
+        };
+        let bs = self.cfg.bucket_secs as i64;
+        let thr = self.cfg.detector.threshold;
+        let trigger = inc.members[0];
+        let focus = fired.unwrap_or(trigger);
+        let s = &self.series[focus];
+        let step = s.last.unwrap_or(Step {
+            score: 0.0,
+            z: 0.0,
+            scale: 1,
+            observed: 0.0,
+            expected: 0.0,
+            expected_bucket: 0.0,
+            probability: 1.0,
+            open: false,
+            transition: None,
+        });
+        // Opened/updated explain the buckets that fired; resolved sums up the whole incident.
+        let from = if event == "resolved" {
+            inc.opened_bucket
+        } else {
+            bucket - step.scale as i64 + 1
+        };
+        let tk = &self.series[trigger].key;
+        let filter = KeyFilter {
+            brand,
+            platform: (tk.dim == Some(Dimension::Platform)).then_some(tk.value.as_str()),
+            lang: (tk.dim == Some(Dimension::Lang)).then_some(tk.value.as_str()),
+        };
+        let lim = Limits {
+            samples: self.cfg.samples,
+            influencers: self.cfg.top_influencers,
+            mention_ids: self.cfg.mention_ids,
+        };
+        let ex = explain::explain(&self.recent, &filter, from, bucket, lim);
+        let key_json = |k: &SeriesKey| {
+            json!({
+                "brand": self.brands[k.brand as usize],
+                "dimension": k.dim.map(Dimension::as_str),
+                "value": k.dim.map(|_| k.value.clone()),
+            })
+        };
+        let dims: Vec<_> = inc
+            .members
+            .iter()
+            .map(|&i| {
+                let mut v = key_json(&self.series[i].key);
+                v["open"] = json!(inc.open_members.contains(&i));
+                v
+            })
+            .collect();
+        let time = |b: i64| {
+            chrono::DateTime::from_timestamp(b * bs, 0)
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        let severity = if event == "resolved" {
+            inc.peak_severity
+        } else {
+            step.severity(thr)
+        };
+        let ratio = step.observed / step.expected.max(0.1);
+        let theme = ex
+            .themes
+            .first()
+            .map(|t| {
+                format!(
+                    "; theme \"{}\" ({:.0} % {})",
+                    t.label,
+                    t.lang_share * 100.0,
+                    t.lang
+                )
+            })
+            .unwrap_or_default();
+        let summary = format!(
+            "{}{}: {:.0} unique authors in {} min vs {:.1} expected ({:.1}×, p≈{:.1e}){}",
+            self.brands[brand as usize],
+            s.key
+                .dim
+                .map(|d| format!(" {}={}", d.as_str(), s.key.value))
+                .unwrap_or_default(),
+            step.observed,
+            step.scale as i64 * bs / 60,
+            step.expected,
+            ratio,
+            step.probability,
+            theme
+        );
+        let body = json!({
+            "event": event,
+            "incident_id": inc.id,
+            "brand": self.brands[brand as usize],
+            "key": key_json(&self.series[trigger].key),
+            "fired": key_json(&s.key),
+            "dimensions": dims,
+            "at": time(bucket + 1),
+            "opened_at": time(inc.opened_bucket),
+            "resolved_at": if event == "resolved" { time(bucket + 1) } else { None },
+            "severity": severity,
+            "summary": summary,
+            "stats": {
+                "observed": step.observed,
+                "expected": (step.expected * 100.0).round() / 100.0,
+                "ratio": (ratio * 100.0).round() / 100.0,
+                "window_secs": step.scale as i64 * bs,
+                "z": (step.z * 100.0).round() / 100.0,
+                "probability": step.probability,
+                "score": (step.score * 1000.0).round() / 1000.0,
+                "threshold": thr,
+            },
+            "explanation": ex,
+            // Intent shares arrive with the scoring stage.
+            "urgent_share": null,
+        });
+        self.metrics
+            .incident_events
+            .with_label_values(&[event])
+            .inc();
+        tracing::info!(incident = %inc.id, event, severity, "{summary}");
+        self.outputs.push(OutRecord {
+            key: Some(inc.id.as_bytes().to_vec()),
+            payload: serde_json::to_vec(&body).unwrap_or_default(),
+            headers: vec![("event".into(), event.as_bytes().to_vec())],
+        });
+    }
+}
+
+impl Stage for SpikeStage {
+    fn name(&self) -> &'static str {
+        "spikes"
+    }
+
+    fn process(&mut self, batch: &mut [Mention]) {
+        let now = self.clock.now_ms();
+        for m in batch.iter() {
+            self.count(m, now);
+        }
+        if self.max_event_ms > Millis::MIN {
+            self.close_until(self.max_event_ms);
+        }
+    }
+
+    /// Processing time moves the watermark on while no mention arrives.
+    fn tick(&mut self, now_ms: Millis) {
+        let Some(last) = self.last_input_at else {
+            return;
+        };
+        let idle = now_ms - last;
+        let grace = self.bucket_ms() + self.cfg.allowed_lateness_secs as i64 * 1000;
+        if idle > grace && idle > self.idle_advanced_ms {
+            self.idle_advanced_ms = idle;
+            self.close_until(self.max_event_ms + idle);
+        }
+    }
+
+    fn drain_outputs(&mut self) -> Vec<OutRecord> {
+        std::mem::take(&mut self.outputs)
+    }
 }

@@ -1,0 +1,81 @@
+//! Spike stage speed and detector memory.
+//!
+//! `cargo bench --bench spikes`: mention updates/s into the stage (counting into buckets of
+//! brand, brand × platform and brand × language keys, closing buckets, detecting), and the
+//! detector's bytes per key for 100,000 active keys (printed).
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::sync::Arc;
+
+use tocsin::clock::{ManualClock, SharedClock};
+use tocsin::mention::{decode, Mention};
+use tocsin::metrics::Metrics;
+use tocsin::pipeline::Stage;
+use tocsin::simulate::{SimConfig, Simulator};
+use tocsin::stages::spikes::detector::{Detector, DetectorConfig, Params, Values};
+use tocsin::stages::spikes::SpikeStage;
+
+fn mentions(n: usize) -> Vec<Mention> {
+    let sim = Simulator::new(SimConfig {
+        per_minute: 2000.0,
+        minutes: 10_000,
+        malformed_rate: 0.0,
+        ..SimConfig::default()
+    });
+    let limits = tocsin::demo::default_config()
+        .unwrap()
+        .limits
+        .decode_limits();
+    sim.filter_map(|i| decode(i.record, &limits, i.truth.created_at_ms).ok())
+        .take(n)
+        .collect()
+}
+
+fn bench(c: &mut Criterion) {
+    let cfg = tocsin::demo::default_config().unwrap();
+    let input = mentions(200_000);
+    let mut g = c.benchmark_group("spikes");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(input.len() as u64));
+    g.bench_function("stage_200k_mentions", |b| {
+        b.iter_batched(
+            || {
+                let clock: SharedClock = Arc::new(ManualClock::new(0));
+                let stage = SpikeStage::new(
+                    &cfg.stages.spikes,
+                    &cfg.brands,
+                    clock,
+                    Arc::new(Metrics::new("bench")),
+                );
+                (stage, input.clone())
+            },
+            |(mut stage, mut batch)| {
+                for chunk in batch.chunks_mut(1000) {
+                    stage.process(chunk);
+                }
+                stage
+            },
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+
+    // Memory: 100,000 detectors after a day of 1-minute buckets.
+    let p = Params::new(&DetectorConfig::default(), 60, Values::Counts);
+    let mut dets: Vec<Detector> = (0..100_000).map(|_| Detector::new(&p)).collect();
+    for t in 0..10 {
+        for (i, d) in dets.iter_mut().enumerate() {
+            d.observe(&p, t * 60, (i % 7) as f64);
+        }
+    }
+    let bytes: usize = dets.iter().map(|d| d.size_bytes()).sum();
+    println!(
+        "detector state: {} keys, {:.1} MiB, {} bytes/key",
+        dets.len(),
+        bytes as f64 / (1 << 20) as f64,
+        bytes / dets.len()
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,57 @@
+//! Which configured brand a mention is about, for stages that key their state by brand.
+//!
+//! The collector's `brand` tag wins; an untagged mention (reposts often lack it) goes to the
+//! first configured brand whose name, handle or hashtag its text contains; anything else is
+//! `_other`. The scoring stage's fuzzy brand matching supersedes the text fallback once it runs.
+
+use crate::config::BrandConfig;
+use crate::mention::Mention;
+
+/// The key of mentions that name no configured brand.
+pub const OTHER: &str = "_other";
+
+#[derive(Debug, Clone)]
+pub struct BrandRouter {
+    /// Brand ids with their lowercase names, handles and hashtags.
+    brands: Vec<(String, Vec<String>)>,
+}
+
+impl BrandRouter {
+    pub fn new(brands: &[BrandConfig]) -> Self {
+        BrandRouter {
+            brands: brands
+                .iter()
+                .map(|b| {
+                    let needles = b
+                        .names
+                        .iter()
+                        .chain(&b.handles)
+                        .chain(&b.hashtags)
+                        .map(|n| n.to_lowercase())
+                        .filter(|n| !n.is_empty())
+                        .collect();
+                    (b.id.clone(), needles)
+                })
+                .collect(),
+        }
+    }
+
+    /// Brand ids in config order.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.brands.iter().map(|(id, _)| id.as_str())
+    }
+
+    /// The brand id of `m`, or [`OTHER`].
+    pub fn route<'a>(&'a self, m: &Mention) -> &'a str {
+        if let Some(b) = m.brand.as_deref() {
+            if let Some((id, _)) = self.brands.iter().find(|(id, _)| id == b) {
+                return id;
+            }
+        }
+        let lower = m.text.to_lowercase();
+        self.brands
+            .iter()
+            .find(|(_, needles)| needles.iter().any(|n| lower.contains(n.as_str())))
+            .map_or(OTHER, |(id, _)| id.as_str())
+    }
+}
