@@ -222,7 +222,8 @@ fn pick<'a, T>(rng: &mut SmallRng, items: &'a [(T, f64)]) -> &'a T {
 }
 
 /// Poisson sample: Knuth for small means, a rounded normal for large ones.
-fn poisson(rng: &mut SmallRng, mean: f64) -> u64 {
+/// A Poisson draw (Knuth below 30, normal approximation above).
+pub fn poisson(rng: &mut SmallRng, mean: f64) -> u64 {
     if mean <= 0.0 {
         return 0;
     }

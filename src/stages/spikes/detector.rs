@@ -466,25 +466,10 @@ pub fn upper_tail(z: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    use rand::{rngs::SmallRng, SeedableRng};
 
     fn poisson(rng: &mut SmallRng, mean: f64) -> f64 {
-        // Knuth for small means, normal approximation above.
-        if mean < 30.0 {
-            let l = (-mean).exp();
-            let (mut k, mut p) = (0.0, 1.0);
-            loop {
-                p *= rng.gen::<f64>();
-                if p <= l {
-                    return k;
-                }
-                k += 1.0;
-            }
-        }
-        let u1: f64 = rng.gen::<f64>().max(1e-12);
-        let u2: f64 = rng.gen();
-        let z = (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos();
-        (mean + z * mean.sqrt()).round().max(0.0)
+        crate::simulate::poisson(rng, mean) as f64
     }
 
     fn seasonal(t: i64) -> f64 {
