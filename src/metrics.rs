@@ -204,14 +204,11 @@ impl Metrics {
             let pc = prometheus::process_collector::ProcessCollector::for_self();
             let _ = registry.register(Box::new(pc));
         }
-        let up = IntGauge::new(
+        let up = int_gauge(
+            &registry,
             UP,
             "1 while the pipeline runs and is healthy, 0 after it failed or stopped.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(up.clone()))
-            .expect("registered once");
+        );
         let last = Gauge::new(
             LAST_EVENT_TIMESTAMP,
             "Event time (created_at, Unix seconds) of the newest mention written to the sink.",
@@ -238,11 +235,7 @@ impl Metrics {
             rebalances: counter(&registry, REBALANCES, "Consumer group rebalances seen, by kind (assign, revoke, error).", &["kind"]),
             channel_queued_batches: gauge_vec(&registry, CHANNEL_QUEUED_BATCHES, "Batches waiting in a bounded channel between two tasks.", &["channel"]),
             dedup_events: counter(&registry, DEDUP_EVENTS, "Mentions by dedup status (unique, exact, repost, near).", &["status"]),
-            dedup_late_events: {
-                let c = IntCounter::new(DEDUP_LATE_EVENTS, "Mentions older than the dedup window behind the newest one: passed as unique, not remembered.").expect("valid metric");
-                registry.register(Box::new(c.clone())).expect("registered once");
-                c
-            },
+            dedup_late_events: int_counter(&registry, DEDUP_LATE_EVENTS, "Mentions older than the dedup window behind the newest one: passed as unique, not remembered."),
             dedup_evictions: counter(&registry, DEDUP_EVICTIONS, "Remembered mentions dropped from dedup state, by reason (expired, capacity).", &["reason"]),
             dedup_state_entries: gauge_vec(&registry, DEDUP_STATE_ENTRIES, "Mentions remembered by a dedup shard.", &["shard"]),
             dedup_state_bytes: gauge_vec(&registry, DEDUP_STATE_BYTES, "Estimated heap bytes held by a dedup shard.", &["shard"]),
