@@ -126,37 +126,40 @@ pub struct Metrics {
     pub incidents_open: IntGauge,
 }
 
-fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
-    let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(c.clone()))
+/// Registers `m` once and returns it (a metric is a cheap handle to shared state).
+fn register<M: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: M) -> M {
+    r.register(Box::new(m.clone()))
         .expect("metric registered once");
-    c
+    m
+}
+
+fn counter(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    register(
+        r,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
-    let g = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
+    register(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn int_counter(r: &Registry, name: &str, help: &str) -> IntCounter {
-    let c = IntCounter::new(name, help).expect("valid metric");
-    r.register(Box::new(c.clone())).expect("registered once");
-    c
+    register(r, IntCounter::new(name, help).expect("valid metric"))
 }
 
 fn int_gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
-    let g = IntGauge::new(name, help).expect("valid metric");
-    r.register(Box::new(g.clone())).expect("registered once");
-    g
+    register(r, IntGauge::new(name, help).expect("valid metric"))
 }
 
 fn float_gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> GaugeVec {
-    let g = GaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
-    r.register(Box::new(g.clone()))
-        .expect("metric registered once");
-    g
+    register(
+        r,
+        GaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
+    )
 }
 
 fn histogram(
@@ -166,11 +169,8 @@ fn histogram(
     labels: &[&str],
     buckets: Vec<f64>,
 ) -> HistogramVec {
-    let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), labels)
-        .expect("valid metric");
-    r.register(Box::new(h.clone()))
-        .expect("metric registered once");
-    h
+    let opts = HistogramOpts::new(name, help).buckets(buckets);
+    register(r, HistogramVec::new(opts, labels).expect("valid metric"))
 }
 
 /// Latency buckets from 1 ms to ~1 h: pipelines care about sub-second, backlogs about minutes.
@@ -193,9 +193,7 @@ impl Metrics {
             &["version", "pipeline"],
         )
         .expect("valid metric");
-        registry
-            .register(Box::new(build.clone()))
-            .expect("registered once");
+        let build = register(&registry, build);
         build
             .with_label_values(&[env!("CARGO_PKG_VERSION"), pipeline])
             .set(1);
@@ -209,14 +207,14 @@ impl Metrics {
             UP,
             "1 while the pipeline runs and is healthy, 0 after it failed or stopped.",
         );
-        let last = Gauge::new(
-            LAST_EVENT_TIMESTAMP,
-            "Event time (created_at, Unix seconds) of the newest mention written to the sink.",
-        )
-        .expect("valid metric");
-        registry
-            .register(Box::new(last.clone()))
-            .expect("registered once");
+        let last = register(
+            &registry,
+            Gauge::new(
+                LAST_EVENT_TIMESTAMP,
+                "Event time (created_at, Unix seconds) of the newest mention written to the sink.",
+            )
+            .expect("valid metric"),
+        );
 
         let m = Metrics {
             source_received_events: counter(&registry, SOURCE_RECEIVED_EVENTS, "Records read from the source, valid or not.", &["source"]),

@@ -42,9 +42,7 @@ impl GeneratorSource {
             .paced
             .as_ref()
             .is_none_or(|f| f.load(Ordering::Relaxed));
-        if !pacing {
-            self.emitted = 0;
-        } else if self.rate > 0.0 {
+        if pacing && self.rate > 0.0 {
             let started = *self.started.get_or_insert_with(Instant::now);
             let paced = self.emitted;
             // Emit what is due now (at most `max`), sleeping until at least one is due.
@@ -63,7 +61,9 @@ impl GeneratorSource {
         if records.is_empty() {
             return None;
         }
-        self.emitted += records.len() as u64;
+        if pacing {
+            self.emitted += records.len() as u64;
+        }
         Some(SourceBatch {
             records,
             checkpoint: Checkpoint::default(),

@@ -36,22 +36,26 @@ impl BrandRouter {
         }
     }
 
-    /// Brand ids in config order.
-    pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.brands.iter().map(|(id, _)| id.as_str())
+    /// The id of brand `i` (an index from [`BrandRouter::route_index`]).
+    pub fn id(&self, i: usize) -> &str {
+        &self.brands[i].0
     }
 
     /// The brand id of `m`, or [`OTHER`].
     pub fn route<'a>(&'a self, m: &Mention) -> &'a str {
+        self.route_index(m).map_or(OTHER, |i| self.id(i))
+    }
+
+    /// The config index of `m`'s brand, or `None` when it names no configured brand.
+    pub fn route_index(&self, m: &Mention) -> Option<usize> {
         if let Some(b) = m.brand.as_deref() {
-            if let Some((id, _)) = self.brands.iter().find(|(id, _)| id == b) {
-                return id;
+            if let Some(i) = self.brands.iter().position(|(id, _)| id == b) {
+                return Some(i);
             }
         }
         let lower = m.text.to_lowercase();
         self.brands
             .iter()
-            .find(|(_, needles)| needles.iter().any(|n| lower.contains(n.as_str())))
-            .map_or(OTHER, |(id, _)| id.as_str())
+            .position(|(_, needles)| needles.iter().any(|n| lower.contains(n.as_str())))
     }
 }

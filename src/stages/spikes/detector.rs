@@ -92,11 +92,11 @@ impl DetectorConfig {
         check(self.min_z >= 0.0, "min_z", "must be ≥ 0");
         check(self.min_excess >= 0.0, "min_excess", "must be ≥ 0");
         check(
-            !self.scales.is_empty() && self.scales.iter().all(|&k| (1..=MAX_SCALE).contains(&k)),
+            (1..=8).contains(&self.scales.len())
+                && self.scales.iter().all(|&k| (1..=MAX_SCALE).contains(&k)),
             "scales",
             "needs 1 to 8 values, each between 1 and 64 buckets",
         );
-        check(self.scales.len() <= 8, "scales", "at most 8 scales");
         check(
             self.seasonal_rate > 0.0 && self.seasonal_rate < 1.0,
             "seasonal_rate",
@@ -152,7 +152,6 @@ pub struct Params {
     max_scale: usize,
     a_level: f64,
     a_spread: f64,
-    bucket_secs: u64,
     day_buckets: u64,
     resolve_buckets: u32,
     cooldown_buckets: u64,
@@ -167,17 +166,10 @@ impl Params {
             max_scale: cfg.scales.iter().copied().max().unwrap_or(1),
             a_level: 1.0 / b(cfg.level_window_secs),
             a_spread: 1.0 / b(cfg.spread_window_secs),
-            bucket_secs: bucket_secs.max(1),
             day_buckets: b(DAY_SECS) as u64,
             resolve_buckets: b(cfg.resolve_after_secs) as u32,
             cooldown_buckets: b(cfg.cooldown_secs) as u64,
         }
-    }
-    pub fn config(&self) -> &DetectorConfig {
-        &self.cfg
-    }
-    pub fn bucket_secs(&self) -> u64 {
-        self.bucket_secs
     }
 }
 
@@ -204,7 +196,6 @@ pub struct Step {
     pub expected_bucket: f64,
     /// One-sided normal tail probability of `z`.
     pub probability: f64,
-    pub open: bool,
     pub transition: Option<Transition>,
 }
 
@@ -268,15 +259,6 @@ impl Detector {
         }
     }
 
-    pub fn is_open(&self) -> bool {
-        self.open
-    }
-
-    /// Buckets observed so far.
-    pub fn buckets(&self) -> u64 {
-        self.buckets
-    }
-
     /// Approximate heap + inline size, for the state-size metric.
     pub fn size_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
@@ -315,7 +297,6 @@ impl Detector {
             expected: lam,
             expected_bucket: lam,
             probability: 0.5,
-            open: self.open,
             transition: None,
         };
         let sd_min = if counts { 0.5 } else { 1e-9 };
@@ -397,7 +378,6 @@ impl Detector {
             self.cooldown_until = self.buckets + p.cooldown_buckets;
             best.transition = Some(Transition::Opened);
         }
-        best.open = self.open;
 
         // Learn from a clipped value so a surge does not become the new normal.
         let spread = self

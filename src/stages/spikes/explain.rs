@@ -35,6 +35,14 @@ pub struct Recent {
 const MAX_TEXT: usize = 280;
 
 impl Recent {
+    fn size(&self) -> usize {
+        std::mem::size_of::<Recent>()
+            + self.text.len()
+            + self.id.len()
+            + self.author.len()
+            + self.lang.len()
+    }
+
     pub fn of(
         m: &Mention,
         bucket: i64,
@@ -77,6 +85,7 @@ impl Recent {
 pub struct RecentBuffer {
     buf: VecDeque<Recent>,
     cap: usize,
+    bytes: usize,
 }
 
 impl RecentBuffer {
@@ -84,6 +93,7 @@ impl RecentBuffer {
         RecentBuffer {
             buf: VecDeque::with_capacity(cap.min(1 << 16)),
             cap,
+            bytes: 0,
         }
     }
     pub fn push(&mut self, r: Recent) {
@@ -91,8 +101,11 @@ impl RecentBuffer {
             return;
         }
         if self.buf.len() == self.cap {
-            self.buf.pop_front();
+            if let Some(old) = self.buf.pop_front() {
+                self.bytes -= old.size();
+            }
         }
+        self.bytes += r.size();
         self.buf.push_back(r);
     }
     pub fn len(&self) -> usize {
@@ -101,17 +114,9 @@ impl RecentBuffer {
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
+    /// Approximate bytes held.
     pub fn bytes(&self) -> usize {
-        self.buf
-            .iter()
-            .map(|r| {
-                std::mem::size_of::<Recent>()
-                    + r.text.len()
-                    + r.id.len()
-                    + r.author.len()
-                    + r.lang.len()
-            })
-            .sum()
+        self.bytes
     }
     fn iter(&self) -> impl Iterator<Item = &Recent> {
         self.buf.iter()

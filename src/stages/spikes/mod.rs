@@ -153,7 +153,6 @@ pub struct SpikeStage {
     cfg: SpikesConfig,
     params: Params,
     router: BrandRouter,
-    brands: Vec<String>,
     index: HashMap<SeriesKey, usize>,
     series: Vec<Series>,
     /// Open buckets: bucket number → series index → counts.
@@ -179,13 +178,10 @@ impl SpikeStage {
         metrics: Arc<Metrics>,
     ) -> Self {
         let router = BrandRouter::new(brands);
-        let mut names: Vec<String> = router.ids().map(String::from).collect();
-        names.push(crate::stages::brand_router::OTHER.to_string());
         SpikeStage {
             params: Params::new(&cfg.detector, cfg.bucket_secs, Values::Counts),
             cfg: cfg.clone(),
             router,
-            brands: names,
             index: HashMap::new(),
             series: Vec::new(),
             open: BTreeMap::new(),
@@ -240,12 +236,11 @@ impl SpikeStage {
             self.metrics.spike_late_events.inc();
             return;
         }
-        let brand_id = self.router.route(m);
-        if brand_id == crate::stages::brand_router::OTHER {
-            // Mentions of no configured brand have no owner to alert.
+        // Mentions of no configured brand have no owner to alert.
+        let Some(brand) = self.router.route_index(m) else {
             return;
-        }
-        let brand = self.brands.iter().position(|b| b == brand_id).unwrap_or(0) as u16;
+        };
+        let brand = brand as u16;
         let counted = !matches!(
             m.enrich.dedup.as_ref().map(|d| d.status),
             Some(DedupStatus::Exact | DedupStatus::Repost)
@@ -323,7 +318,7 @@ impl SpikeStage {
                 fired.push((i, t));
             }
             if s.key.dim.is_none() {
-                let brand = &self.brands[s.key.brand as usize];
+                let brand = self.router.id(s.key.brand as usize);
                 self.metrics
                     .spike_observed
                     .with_label_values(&[brand])
@@ -378,7 +373,7 @@ impl SpikeStage {
         let at = chrono::DateTime::from_timestamp(bucket * self.cfg.bucket_secs as i64, 0)
             .map(|t| t.format("%Y%m%dT%H%M%SZ").to_string())
             .unwrap_or_default();
-        let id = format!("{}-{at}", self.brands[brand as usize]);
+        let id = format!("{}-{at}", self.router.id(brand as usize));
         self.incidents.insert(
             brand,
             Incident {
@@ -442,17 +437,8 @@ impl SpikeStage {
         let trigger = inc.members[0];
         let focus = fired.unwrap_or(trigger);
         let s = &self.series[focus];
-        let step = s.last.unwrap_or(Step {
-            score: 0.0,
-            z: 0.0,
-            scale: 1,
-            observed: 0.0,
-            expected: 0.0,
-            expected_bucket: 0.0,
-            probability: 1.0,
-            open: false,
-            transition: None,
-        });
+        // Every series has a step once a bucket has closed, and events follow closes.
+        let Some(step) = s.last else { return };
         // Opened/updated explain the buckets that fired; resolved sums up the whole incident.
         let from = if event == "resolved" {
             inc.opened_bucket
@@ -473,7 +459,7 @@ impl SpikeStage {
         let ex = explain::explain(&self.recent, &filter, from, bucket, lim);
         let key_json = |k: &SeriesKey| {
             json!({
-                "brand": self.brands[k.brand as usize],
+                "brand": self.router.id(k.brand as usize),
                 "dimension": k.dim.map(Dimension::as_str),
                 "value": k.dim.map(|_| k.value.clone()),
             })
@@ -511,7 +497,7 @@ impl SpikeStage {
             .unwrap_or_default();
         let summary = format!(
             "{}{}: {:.0} unique authors in {} min vs {:.1} expected ({:.1}×, p≈{:.1e}){}",
-            self.brands[brand as usize],
+            self.router.id(brand as usize),
             s.key
                 .dim
                 .map(|d| format!(" {}={}", d.as_str(), s.key.value))
@@ -526,7 +512,7 @@ impl SpikeStage {
         let body = json!({
             "event": event,
             "incident_id": inc.id,
-            "brand": self.brands[brand as usize],
+            "brand": self.router.id(brand as usize),
             "key": key_json(&self.series[trigger].key),
             "fired": key_json(&s.key),
             "dimensions": dims,
