@@ -84,6 +84,10 @@ struct EnrichArgs {
     /// `tocsin-dead-letters.jsonl` when OUTPUT is `-`).
     #[arg(long)]
     dlq: Option<String>,
+    /// Incident events of the spike stage; default: OUTPUT with `.incidents.jsonl`
+    /// (`tocsin-incidents.jsonl` when OUTPUT is `-`).
+    #[arg(long)]
+    incidents: Option<String>,
     /// Pipeline config for stage settings and brands (its source and sinks are ignored).
     #[arg(long)]
     config: Option<PathBuf>,
@@ -238,12 +242,20 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
         Some(p) => PipelineConfig::load(p)?,
         None => demo::default_config()?,
     };
-    let dlq = a.dlq.clone().unwrap_or_else(|| {
-        if a.output == "-" {
-            "tocsin-dead-letters.jsonl".into()
-        } else {
-            format!("{}.dlq.jsonl", a.output.trim_end_matches(".jsonl"))
-        }
+    let beside_output = |given: &Option<String>, for_stdout: &str, suffix: &str| {
+        given.clone().unwrap_or_else(|| {
+            if a.output == "-" {
+                for_stdout.into()
+            } else {
+                format!("{}.{suffix}", a.output.trim_end_matches(".jsonl"))
+            }
+        })
+    };
+    let dlq = beside_output(&a.dlq, "tocsin-dead-letters.jsonl", "dlq.jsonl");
+    let incidents = beside_output(&a.incidents, "tocsin-incidents.jsonl", "incidents.jsonl");
+    cfg.stages.spikes.incidents = SinkConfig::File(FileSinkConfig {
+        path: incidents.clone(),
+        fsync: false,
     });
     cfg.source = SourceConfig::File(FileSourceConfig {
         path: a.input.clone(),
@@ -263,7 +275,7 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     )?;
     if a.output != "-" {
         // A fresh output, not an append to an old run.
-        for p in [&a.output, &dlq] {
+        for p in [&a.output, &dlq, &incidents] {
             if std::path::Path::new(p).exists() {
                 std::fs::remove_file(p).with_context(|| format!("cannot replace {p}"))?;
             }
