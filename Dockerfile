@@ -5,7 +5,7 @@ COPY . .
 RUN cargo build --release --locked
 
 FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g && rm -rf /var/lib/apt/lists/*
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates zlib1g wamerican && rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/target/release/tocsin /usr/local/bin/tocsin
 COPY pipelines /etc/tocsin/pipelines
 EXPOSE 9464

@@ -51,6 +51,13 @@ pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
 
+/// `ms` as an RFC 3339 UTC timestamp with seconds precision (`2026-11-23T10:15:00Z`).
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

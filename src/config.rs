@@ -192,7 +192,7 @@ impl Default for MetricsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrandConfig {
     /// Short stable identifier, used as a metric label and a Kafka key.
@@ -205,6 +205,17 @@ pub struct BrandConfig {
     pub hashtags: Vec<String>,
     #[serde(default)]
     pub competitor: bool,
+    /// The name is an ordinary word ("Orange"): only the capitalised word, handles and
+    /// hashtags match.
+    #[serde(default)]
+    pub case_sensitive: bool,
+    /// Maximum edits for misspellings (default 1 for names of 5+ letters, 2 for 9+; 0 turns
+    /// fuzzy matching off for this brand; never more than the default).
+    #[serde(default)]
+    pub fuzzy_max_edits: Option<u8>,
+    /// Ordinary words near the name that must never count as a misspelling of it.
+    #[serde(default)]
+    pub not_fuzzy: Vec<String>,
 }
 
 /// Settings of the stages; each stage's table is optional and has defaults.
@@ -213,6 +224,8 @@ pub struct BrandConfig {
 pub struct StagesConfig {
     #[serde(default)]
     pub dedup: crate::stages::dedup::DedupConfig,
+    #[serde(default)]
+    pub scoring: crate::stages::scoring::ScoringConfig,
     #[serde(default)]
     pub spikes: crate::stages::spikes::SpikesConfig,
 }
@@ -233,39 +246,49 @@ impl PipelineConfig {
     /// Parses TOML text; `file` is only used in error messages.
     pub fn parse(text: &str, file: &Path) -> Result<Self, ConfigError> {
         let de = toml::Deserializer::new(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let mut path = e.path().to_string();
-            if path == "." {
-                path.clear();
-            }
-            let message = e.into_inner().to_string().trim_end().to_string();
-            // serde reports an unknown or missing field at its parent; name the field itself.
-            for marker in ["unknown field `", "missing field `"] {
-                if let Some(rest) = message.split(marker).nth(1) {
-                    if let Some(field) = rest.split('`').next() {
-                        let already = path == field || path.ends_with(&format!(".{field}"));
-                        path = if already {
-                            path
-                        } else if path.is_empty() {
-                            field.to_string()
-                        } else {
-                            format!("{path}.{field}")
-                        };
-                    }
-                    break;
+        let parsed: Result<Self, _> = serde_path_to_error::deserialize(de);
+        parsed
+            .map(|mut cfg| {
+                cfg.stages.scoring.base_dir = file
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."))
+                    .to_owned();
+                cfg
+            })
+            .map_err(|e| {
+                let mut path = e.path().to_string();
+                if path == "." {
+                    path.clear();
                 }
-            }
-            // toml's own message carries the line, the column and the offending snippet.
-            ConfigError::Parse {
-                file: file.to_owned(),
-                path: if path.is_empty() {
-                    "(top level)".into()
-                } else {
-                    path
-                },
-                message,
-            }
-        })
+                let message = e.into_inner().to_string().trim_end().to_string();
+                // serde reports an unknown or missing field at its parent; name the field itself.
+                for marker in ["unknown field `", "missing field `"] {
+                    if let Some(rest) = message.split(marker).nth(1) {
+                        if let Some(field) = rest.split('`').next() {
+                            let already = path == field || path.ends_with(&format!(".{field}"));
+                            path = if already {
+                                path
+                            } else if path.is_empty() {
+                                field.to_string()
+                            } else {
+                                format!("{path}.{field}")
+                            };
+                        }
+                        break;
+                    }
+                }
+                // toml's own message carries the line, the column and the offending snippet.
+                ConfigError::Parse {
+                    file: file.to_owned(),
+                    path: if path.is_empty() {
+                        "(top level)".into()
+                    } else {
+                        path
+                    },
+                    message,
+                }
+            })
     }
 
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) {
@@ -413,6 +436,7 @@ impl PipelineConfig {
         }
         self.stages.dedup.validate(&mut bad);
         self.stages.spikes.validate(&mut bad);
+        self.stages.scoring.validate(&mut bad);
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
             if b.id.is_empty()

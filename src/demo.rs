@@ -157,7 +157,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
 
     let summary = Arc::new(Mutex::new(Summary::default()));
     let clock = clock::system();
-    let mut stage_list = stages::build(&cfg, clock.clone(), metrics.clone());
+    let mut stage_list = stages::build(&cfg, clock.clone(), metrics.clone())?;
     stage_list.push(Box::new(Observer(summary.clone())));
     let (shutdown, stop) = Shutdown::new();
     let s2 = shutdown.clone();

@@ -43,6 +43,54 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Run the spike detector alone on `timestamp,value` CSV (NAB form): backtests and scoring.
     DetectSpikes(DetectSpikesArgs),
+    /// Fit the learned intent option to labelled posts and save it (or cross-validate it).
+    TrainIntent(TrainIntentArgs),
+    /// Measure the scoring stage: complaint detection, influence ranking, brand matching.
+    EvalScoring(EvalScoringArgs),
+}
+
+#[derive(Args)]
+struct TrainIntentArgs {
+    /// TSV with a header: `text` and `intent` (intent names) or `label`/`is_complaint` (1/0).
+    #[arg(long)]
+    input: PathBuf,
+    /// Where to save the model (point `stages.scoring.model` at it).
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Report k-fold cross-validated precision, recall and F1 instead of only training.
+    #[arg(long)]
+    cv: Option<usize>,
+    /// Pipeline config whose `[stages.scoring]` lexicons the model builds on.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    #[arg(long, default_value_t = 12)]
+    epochs: usize,
+    /// AdaGrad learning rate.
+    #[arg(long, default_value_t = 0.4)]
+    learning_rate: f32,
+    /// Model probability above which a post counts as a problem (default: the config's
+    /// `model_threshold`).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Print up to N posts the rules get wrong, with the cues that fired (tuning lexicons).
+    #[arg(long, default_value_t = 0)]
+    show_errors: usize,
+}
+
+#[derive(Args)]
+struct EvalScoringArgs {
+    /// Labelled TSV (`text` and `is_complaint`/`label`/`intent`): complaint P/R/F1.
+    #[arg(long)]
+    complaints: Option<PathBuf>,
+    /// Tweets CSV with followers and engagement: Spearman of influence vs engagement.
+    #[arg(long)]
+    influence: Option<PathBuf>,
+    /// Brand matching on the generated misspelling and look-alike set.
+    #[arg(long)]
+    brands: bool,
+    /// Pipeline config for `[stages.scoring]` (lexicons, model, dictionaries) and brands.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -159,6 +207,8 @@ fn real_main() -> Result<()> {
             Cmd::Simulate(a) => simulate_cmd(a).await,
             Cmd::Demo(a) => demo::run(a).await,
             Cmd::DetectSpikes(a) => detect_spikes(a),
+            Cmd::TrainIntent(a) => train_intent(a),
+            Cmd::EvalScoring(a) => eval_scoring(a),
         }
     })
 }
@@ -222,7 +272,7 @@ async fn run(path: PathBuf) -> Result<()> {
     let (shutdown, stop) = Shutdown::new();
     stop_on_signals(shutdown);
     let clock = clock::system();
-    let stage_list = stages::build(&cfg, clock.clone(), metrics.clone());
+    let stage_list = stages::build(&cfg, clock.clone(), metrics.clone())?;
     let source = assemble::open_source(&cfg, metrics.clone()).await?;
     let pipeline =
         assemble::pipeline(&cfg, stage_list, clock, metrics, health, stop.clone()).await?;
@@ -284,7 +334,7 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     let metrics = Arc::new(Metrics::new("enrich"));
     let (_shutdown, stop) = Shutdown::new();
     let clock = clock::system();
-    let stage_list = stages::build(&cfg, clock.clone(), metrics.clone());
+    let stage_list = stages::build(&cfg, clock.clone(), metrics.clone())?;
     let source = assemble::open_source(&cfg, metrics.clone()).await?;
     let pipeline = assemble::pipeline(
         &cfg,
@@ -395,5 +445,117 @@ fn detect_spikes(a: DetectSpikesArgs) -> Result<()> {
         );
     }
     eprintln!("{} file(s), {rows} rows, {alerts} alert(s)", reports.len());
+    Ok(())
+}
+
+fn scoring_config(path: Option<&PathBuf>) -> Result<PipelineConfig> {
+    let cfg = match path {
+        Some(p) => PipelineConfig::load(p)?,
+        None => PipelineConfig::parse(demo::DEMO_CONFIG, std::path::Path::new("pipelines"))?,
+    };
+    Ok(cfg)
+}
+
+fn train_intent(a: TrainIntentArgs) -> Result<()> {
+    use tocsin::stages::scoring::{eval, model::TrainOptions, Scorer};
+    let mut cfg = scoring_config(a.config.as_ref())?.stages.scoring;
+    cfg.model = None;
+    let rules = Scorer::new(&cfg, &[])?;
+    let rows = eval::read_labelled(&a.input)?;
+    let opts = TrainOptions {
+        epochs: a.epochs,
+        learning_rate: a.learning_rate,
+        ..TrainOptions::default()
+    };
+    println!("{} labelled posts from {}", rows.len(), a.input.display());
+    println!("rules alone:        {}", eval::eval_intent(&rules, &rows));
+    let mut shown = 0;
+    let mut scratch = tocsin::stages::scoring::Scratch::default();
+    for r in &rows {
+        if shown >= a.show_errors {
+            break;
+        }
+        let m =
+            tocsin::mention::Mention::plain("x", tocsin::mention::Platform::Twitter, 0, &r.text);
+        let s = rules.score(&m, &mut scratch);
+        if s.intent.is_urgent() != r.label.is_urgent() {
+            shown += 1;
+            println!(
+                "{}\t{}\t{:?}\t{}",
+                r.label.as_str(),
+                s.intent.as_str(),
+                s.intent_cues,
+                r.text
+            );
+        }
+    }
+    if let Some(k) = a.cv.filter(|k| *k >= 2) {
+        let (pooled, per) = eval::cross_validate(
+            &rules,
+            &rows,
+            k,
+            a.threshold.unwrap_or(cfg.model_threshold),
+            opts,
+        );
+        for (i, f) in per.iter().enumerate() {
+            println!("fold {}: {f}", i + 1);
+        }
+        println!("rules + model, {k}-fold cross-validation: {pooled}");
+    }
+    if let Some(out) = &a.output {
+        let m = eval::train(&rules, &rows, opts);
+        m.save(out, rows.len())?;
+        println!(
+            "saved {} (labels: {:?}); set stages.scoring.model to use it",
+            out.display(),
+            m.labels
+        );
+    }
+    Ok(())
+}
+
+fn eval_scoring(a: EvalScoringArgs) -> Result<()> {
+    use tocsin::stages::scoring::{eval, Scorer};
+    let cfg = scoring_config(a.config.as_ref())?;
+    let sc = &cfg.stages.scoring;
+    if let Some(p) = &a.complaints {
+        let scorer = Scorer::new(sc, &cfg.brands)?;
+        let rows = eval::read_labelled(p)?;
+        let what = if sc.model.is_some() {
+            "rules + model"
+        } else {
+            "rules"
+        };
+        println!(
+            "complaints ({} posts, {what}): {}",
+            rows.len(),
+            eval::eval_intent(&scorer, &rows)
+        );
+    }
+    if let Some(p) = &a.influence {
+        let scorer = Scorer::new(sc, &cfg.brands)?;
+        let (inf, fol, n) = eval::eval_influence(&scorer, p)?;
+        println!(
+            "influence ({n} posts): Spearman with engagement {inf:.3}; followers alone {fol:.3}"
+        );
+    }
+    if a.brands {
+        let dict: Vec<String> = std::fs::read_to_string(tocsin::stages::scoring::SYSTEM_DICTIONARY)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default();
+        let mut bare = sc.clone();
+        bare.dictionaries = Some(Vec::new());
+        for (what, cfg) in [("as configured", sc), ("without dictionaries", &bare)] {
+            let (p, r, pos, neg, misses) =
+                eval::eval_brands(|brands| Scorer::new(cfg, brands).expect("scorer"), &dict);
+            println!(
+                "brands {what}: precision {p:.4}  recall {r:.4}  ({pos} misspellings, {neg} look-alike texts from {} dictionary words)",
+                dict.len()
+            );
+            for m in misses.iter().take(5) {
+                println!("  false hit: {m}");
+            }
+        }
+    }
     Ok(())
 }

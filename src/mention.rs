@@ -152,6 +152,9 @@ pub struct Enrichment {
     pub lang: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lang_confidence: Option<f32>,
+    /// The scoring stage's fields (brands, intent, urgency, pii, influence, priority, SLA).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub score: Option<Box<crate::stages::scoring::Score>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -481,6 +484,27 @@ fn engagement(obj: &Map<String, Value>) -> Result<Engagement, DecodeError> {
 }
 
 impl Mention {
+    /// A mention with only the contract's required fields (evaluation tools and tests).
+    pub fn plain(id: &str, platform: Platform, created_at_ms: Millis, text: &str) -> Mention {
+        Mention {
+            id: id.to_string(),
+            platform,
+            created_at_ms,
+            text: text.to_string(),
+            author: Author::default(),
+            lang_hint: None,
+            engagement: Engagement::default(),
+            repost_of: None,
+            in_reply_to: None,
+            url: None,
+            brand: None,
+            raw: Map::new(),
+            key: None,
+            origin: Origin::Generated { seq: 0 },
+            enrich: Enrichment::default(),
+        }
+    }
+
     /// The key to partition by downstream: the input key, else the brand.
     pub fn output_key(&self) -> Option<Vec<u8>> {
         self.key

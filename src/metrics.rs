@@ -49,6 +49,11 @@ pub mod names {
     pub const SPIKE_SCORE: &str = "tocsin_spike_score_ratio";
     pub const INCIDENT_EVENTS: &str = "tocsin_incident_events_total";
     pub const INCIDENTS_OPEN: &str = "tocsin_incidents_open_entries";
+    pub const SCORING_INTENT_EVENTS: &str = "tocsin_scoring_intent_events_total";
+    pub const SCORING_BRAND_EVENTS: &str = "tocsin_scoring_brand_events_total";
+    pub const SCORING_PII_EVENTS: &str = "tocsin_scoring_pii_events_total";
+    pub const SCORING_PRIORITY: &str = "tocsin_scoring_priority_score";
+    pub const SCORING_SLA_TARGET: &str = "tocsin_scoring_sla_target_seconds";
 
     /// Every name above, for the catalogue test.
     pub const ALL: &[&str] = &[
@@ -85,6 +90,11 @@ pub mod names {
         SPIKE_SCORE,
         INCIDENT_EVENTS,
         INCIDENTS_OPEN,
+        SCORING_INTENT_EVENTS,
+        SCORING_BRAND_EVENTS,
+        SCORING_PII_EVENTS,
+        SCORING_PRIORITY,
+        SCORING_SLA_TARGET,
     ];
 }
 
@@ -124,6 +134,11 @@ pub struct Metrics {
     pub spike_score: GaugeVec,
     pub incident_events: IntCounterVec,
     pub incidents_open: IntGauge,
+    pub scoring_intent_events: IntCounterVec,
+    pub scoring_brand_events: IntCounterVec,
+    pub scoring_pii_events: IntCounterVec,
+    pub scoring_priority: HistogramVec,
+    pub scoring_sla_target: HistogramVec,
 }
 
 /// Registers `m` once and returns it (a metric is a cheap handle to shared state).
@@ -247,6 +262,11 @@ impl Metrics {
             spike_score: float_gauge_vec(&registry, SPIKE_SCORE, "The brand's calibrated spike score in the last closed bucket; an incident opens at the configured threshold (1.7).", &["brand"]),
             incident_events: counter(&registry, INCIDENT_EVENTS, "Incident lifecycle events emitted, by event (opened, updated, resolved).", &["event"]),
             incidents_open: int_gauge(&registry, INCIDENTS_OPEN, "Incidents open now."),
+            scoring_intent_events: counter(&registry, SCORING_INTENT_EVENTS, "Mentions scored, by intent (outage, safety, security, complaint, question, praise, other).", &["intent"]),
+            scoring_brand_events: counter(&registry, SCORING_BRAND_EVENTS, "Brand matches in mention texts, by configured brand and how it matched (name, handle, hashtag, fuzzy).", &["brand", "match"]),
+            scoring_pii_events: counter(&registry, SCORING_PII_EVENTS, "Mentions exposing personal data, by kind (card, iban, email, phone, configured patterns).", &["kind"]),
+            scoring_priority: histogram(&registry, SCORING_PRIORITY, "Priority (1-100) of scored mentions, by platform.", &["platform"], (1..=10).map(|i| f64::from(i) * 10.0).collect()),
+            scoring_sla_target: histogram(&registry, SCORING_SLA_TARGET, "First-response time allowed by the SLA table, by platform.", &["platform"], vec![300.0, 900.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0]),
             last_event_timestamp: last,
             up,
             registry,
@@ -268,6 +288,9 @@ impl Metrics {
             m.incident_events.with_label_values(&[e]);
         }
         m.spike_dropped_events.with_label_values(&["max_keys"]);
+        for i in crate::stages::scoring::intent::Intent::ALL {
+            m.scoring_intent_events.with_label_values(&[i.as_str()]);
+        }
         m
     }
 
@@ -303,6 +326,7 @@ mod tests {
                 "_up",
                 "_entries",
                 "_ratio",
+                "_score",
             ]
             .iter()
             .any(|s| n.ends_with(s));

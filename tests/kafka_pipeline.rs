@@ -33,7 +33,7 @@ async fn start_pipeline(brokers: &str, group: &str) -> Running {
     let metrics = Arc::new(Metrics::new("test"));
     let (shutdown, stop) = Shutdown::new();
     let clock = clock::system();
-    let stages = tocsin::stages::build(&cfg, clock.clone(), metrics.clone());
+    let stages = tocsin::stages::build(&cfg, clock.clone(), metrics.clone()).unwrap();
     let source = tocsin::assemble::open_source(&cfg, metrics.clone())
         .await
         .unwrap();

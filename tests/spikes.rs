@@ -30,7 +30,7 @@ fn run(days: u64, incidents: &[&str]) -> Vec<serde_json::Value> {
     let clock = ManualClock::new(START_MS);
     let shared: SharedClock = Arc::new(clock.clone());
     let metrics = Arc::new(Metrics::new("test"));
-    let mut stages = stages::build(&cfg, shared, metrics);
+    let mut stages = stages::build(&cfg, shared, metrics).unwrap();
     let limits = cfg.limits.decode_limits();
     let mut events = Vec::new();
     let mut batch: Vec<Mention> = Vec::with_capacity(1000);

@@ -1,8 +1,9 @@
 //! Which configured brand a mention is about, for stages that key their state by brand.
 //!
 //! The collector's `brand` tag wins; an untagged mention (reposts often lack it) goes to the
-//! first configured brand whose name, handle or hashtag its text contains; anything else is
-//! `_other`. The scoring stage's fuzzy brand matching supersedes the text fallback once it runs.
+//! first brand the scoring stage found in its text (misspellings included) or, when scoring
+//! did not run, the first configured brand whose name, handle or hashtag its text contains;
+//! anything else is `_other`.
 
 use crate::config::BrandConfig;
 use crate::mention::Mention;
@@ -52,6 +53,12 @@ impl BrandRouter {
             if let Some(i) = self.brands.iter().position(|(id, _)| id == b) {
                 return Some(i);
             }
+        }
+        if let Some(s) = m.enrich.score.as_deref() {
+            return s
+                .brands
+                .iter()
+                .find_map(|h| self.brands.iter().position(|(id, _)| **id == *h.id));
         }
         let lower = m.text.to_lowercase();
         self.brands

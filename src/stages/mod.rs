@@ -4,20 +4,24 @@
 
 pub mod brand_router;
 pub mod dedup;
+pub mod scoring;
 pub mod spikes;
 
 use crate::clock::SharedClock;
 use crate::config::PipelineConfig;
 use crate::metrics::Metrics;
-use crate::pipeline::Stage;
+use crate::pipeline::{Parallel, Stage};
 use std::sync::Arc;
 
-/// The configured stages, in order.
+/// The configured stages, in order: dedup, scoring, spikes.
+///
+/// Fails when a file a stage needs (lexicons, model, dictionary) cannot be loaded; `validate`
+/// reports the same problems with their field paths.
 pub fn build(
     cfg: &PipelineConfig,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-) -> Vec<Box<dyn Stage>> {
+) -> Result<Vec<Box<dyn Stage>>, scoring::ScoringError> {
     let mut stages: Vec<Box<dyn Stage>> = Vec::new();
     if cfg.stages.dedup.enabled {
         stages.push(Box::new(dedup::DedupStage::new(
@@ -25,6 +29,13 @@ pub fn build(
             &cfg.brands,
             metrics.clone(),
         )));
+    }
+    if cfg.stages.scoring.enabled {
+        let scorer = scoring::Scorer::new(&cfg.stages.scoring, &cfg.brands)?;
+        stages.push(Box::new(Parallel(scoring::ScoringStage::new(
+            scorer,
+            metrics.clone(),
+        ))));
     }
     if cfg.stages.spikes.enabled {
         stages.push(Box::new(spikes::SpikeStage::new(
@@ -34,5 +45,5 @@ pub fn build(
             metrics,
         )));
     }
-    stages
+    Ok(stages)
 }

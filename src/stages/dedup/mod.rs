@@ -260,9 +260,7 @@ mod tests {
         let brand = |id: &str, name: &str| BrandConfig {
             id: id.into(),
             names: vec![name.into()],
-            handles: vec![],
-            hashtags: vec![],
-            competitor: false,
+            ..Default::default()
         };
         let brands = [brand("acme", "Acme"), brand("globex", "Globex Bank")];
         let cfg = DedupConfig {

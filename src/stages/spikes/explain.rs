@@ -28,8 +28,12 @@ pub struct Recent {
     pub followers: u64,
     pub verified: bool,
     pub id: String,
+    /// The text with personal data redacted when the scoring stage found any.
     pub text: String,
     pub engagement: u64,
+    /// The scoring stage's intent (`other` when it did not run).
+    pub intent: &'static str,
+    pub urgent: bool,
 }
 
 const MAX_TEXT: usize = 280;
@@ -51,7 +55,10 @@ impl Recent {
         counted: bool,
         author_hash: u64,
     ) -> Self {
-        let mut text = m.text.clone();
+        let score = m.enrich.score.as_deref();
+        let mut text = score
+            .and_then(|s| s.text_redacted.clone())
+            .unwrap_or_else(|| m.text.clone());
         if text.len() > MAX_TEXT {
             let mut cut = MAX_TEXT;
             while !text.is_char_boundary(cut) {
@@ -76,6 +83,8 @@ impl Recent {
             id: m.id.clone(),
             text,
             engagement: m.engagement.likes + m.engagement.reposts + m.engagement.replies,
+            intent: score.map_or("other", |s| s.intent.as_str()),
+            urgent: score.is_some_and(|s| s.intent.is_urgent()),
         }
     }
 }
@@ -167,6 +176,9 @@ pub struct Explanation {
     pub unique_authors: u64,
     pub languages: Vec<Share>,
     pub platforms: Vec<Share>,
+    pub intents: Vec<Share>,
+    /// Share of counted mentions whose intent is outage, safety, security or complaint.
+    pub urgent_share: f64,
     pub top_influencers: Vec<Influencer>,
     pub samples: Vec<Sample>,
     pub themes: Vec<Theme>,
@@ -178,6 +190,7 @@ pub struct KeyFilter<'a> {
     pub brand: u16,
     pub platform: Option<&'a str>,
     pub lang: Option<&'a str>,
+    pub intent: Option<&'a str>,
 }
 
 impl KeyFilter<'_> {
@@ -185,6 +198,7 @@ impl KeyFilter<'_> {
         r.brand == self.brand
             && self.platform.is_none_or(|p| p == r.platform)
             && self.lang.is_none_or(|l| l == r.lang)
+            && self.intent.is_none_or(|i| i == r.intent)
     }
 }
 
@@ -268,6 +282,10 @@ pub fn explain(
         unique_authors: authors.len() as u64,
         languages: shares(&|r| r.lang.as_str()),
         platforms: shares(&|r| r.platform),
+        intents: shares(&|r| r.intent),
+        urgent_share: round3(
+            counted.iter().filter(|r| r.urgent).count() as f64 / counted.len().max(1) as f64,
+        ),
         top_influencers,
         samples,
         themes: themes(&counted, &background),
@@ -400,6 +418,8 @@ mod tests {
             id: format!("m{i}"),
             text: text.into(),
             engagement: (i % 5) as u64,
+            intent: if i % 2 == 0 { "outage" } else { "question" },
+            urgent: i % 2 == 0,
         }
     }
 
@@ -429,6 +449,7 @@ mod tests {
             brand: 0,
             platform: None,
             lang: None,
+            intent: None,
         };
         let lim = Limits {
             samples: 3,

@@ -42,6 +42,8 @@ use explain::{KeyFilter, Limits, Recent, RecentBuffer};
 pub enum Dimension {
     Platform,
     Lang,
+    /// The scoring stage's intent (outage, complaint, …).
+    Intent,
 }
 
 impl Dimension {
@@ -49,6 +51,7 @@ impl Dimension {
         match self {
             Dimension::Platform => "platform",
             Dimension::Lang => "lang",
+            Dimension::Intent => "intent",
         }
     }
 }
@@ -85,7 +88,7 @@ impl Default for SpikesConfig {
             enabled: true,
             bucket_secs: 60,
             allowed_lateness_secs: 120,
-            dimensions: vec![Dimension::Platform, Dimension::Lang],
+            dimensions: vec![Dimension::Platform, Dimension::Lang, Dimension::Intent],
             max_keys: 100_000,
             update_every_secs: 600,
             explain_buffer: 50_000,
@@ -268,6 +271,12 @@ impl SpikeStage {
             let value = match d {
                 Dimension::Platform => m.platform.as_str().to_string(),
                 Dimension::Lang => lang.clone(),
+                Dimension::Intent => m
+                    .enrich
+                    .score
+                    .as_ref()
+                    .map_or("other", |s| s.intent.as_str())
+                    .to_string(),
             };
             keys.push(SeriesKey {
                 brand,
@@ -450,6 +459,7 @@ impl SpikeStage {
             brand,
             platform: (tk.dim == Some(Dimension::Platform)).then_some(tk.value.as_str()),
             lang: (tk.dim == Some(Dimension::Lang)).then_some(tk.value.as_str()),
+            intent: (tk.dim == Some(Dimension::Intent)).then_some(tk.value.as_str()),
         };
         let lim = Limits {
             samples: self.cfg.samples,
@@ -531,9 +541,8 @@ impl SpikeStage {
                 "score": (step.score * 1000.0).round() / 1000.0,
                 "threshold": thr,
             },
+            "urgent_share": ex.urgent_share,
             "explanation": ex,
-            // Intent shares arrive with the scoring stage.
-            "urgent_share": null,
         });
         self.metrics
             .incident_events

@@ -1,0 +1,500 @@
+//! Cue lexicons: the words and phrases that signal an intent, negativity, time pressure or
+//! repeated contact, one editable TOML file per language (`pipelines/lexicons/<lang>.toml`).
+//!
+//! Contract: a cue is one or more words; a word ending in `*` matches any ending (a stem:
+//! `annul*` matches `annulé`, `annulation`); a lone `*` matches any one word (`in * hours`).
+//! Matching ignores case, accents and repeated letters. A cue preceded (within three words of
+//! the same clause) by one of the language's `negators` is negated: negated praise counts as
+//! negative, negated negative words as positive ("not bad", "pas mal"), and other negated cues
+//! are dropped. The project's lexicons are compiled in; a configured directory replaces them.
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+use std::path::Path;
+use std::sync::Arc;
+
+use super::text::{collapse, Tokens};
+
+/// What a cue signals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cat {
+    Outage,
+    Safety,
+    Security,
+    Complaint,
+    Question,
+    Praise,
+    Negative,
+    Positive,
+    Intensifier,
+    Time,
+    Repeat,
+}
+
+pub const CATS: usize = 11;
+
+/// One language's file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LexiconFile {
+    /// ISO 639-1 code; must match the file name.
+    pub language: String,
+    #[serde(default)]
+    pub negators: Vec<String>,
+    /// Frequent function words: when a text's language is unknown, the lexicon whose
+    /// function words it uses most is chosen (all lexicons when none match).
+    #[serde(default)]
+    pub function_words: Vec<String>,
+    #[serde(default)]
+    pub intents: IntentCues,
+    #[serde(default)]
+    pub signals: SignalCues,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IntentCues {
+    #[serde(default)]
+    pub outage: Vec<String>,
+    #[serde(default)]
+    pub safety: Vec<String>,
+    #[serde(default)]
+    pub security: Vec<String>,
+    #[serde(default)]
+    pub complaint: Vec<String>,
+    #[serde(default)]
+    pub question: Vec<String>,
+    #[serde(default)]
+    pub praise: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignalCues {
+    /// Negative feeling (adds urgency and complaint evidence).
+    #[serde(default)]
+    pub negative: Vec<String>,
+    /// Positive feeling (praise evidence).
+    #[serde(default)]
+    pub positive: Vec<String>,
+    /// Words that raise intensity ("very", "extremely", "sooo").
+    #[serde(default)]
+    pub intensifiers: Vec<String>,
+    /// Time pressure ("now", "asap", "flight in * hours").
+    #[serde(default)]
+    pub time: Vec<String>,
+    /// Repeated contact ("third time", "still waiting", "no reply").
+    #[serde(default)]
+    pub repeat: Vec<String>,
+}
+
+/// The lexicons shipped with Tocsin (the same files as `pipelines/lexicons/`).
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("en", include_str!("../../../pipelines/lexicons/en.toml")),
+    ("fr", include_str!("../../../pipelines/lexicons/fr.toml")),
+    ("de", include_str!("../../../pipelines/lexicons/de.toml")),
+    ("es", include_str!("../../../pipelines/lexicons/es.toml")),
+    ("pt", include_str!("../../../pipelines/lexicons/pt.toml")),
+    ("it", include_str!("../../../pipelines/lexicons/it.toml")),
+    ("nl", include_str!("../../../pipelines/lexicons/nl.toml")),
+    ("ru", include_str!("../../../pipelines/lexicons/ru.toml")),
+    ("is", include_str!("../../../pipelines/lexicons/is.toml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum LexiconError {
+    #[error("cannot read lexicon {file}: {source}; check `stages.scoring.lexicons`")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("lexicon {file}: {message}; fix the file (see pipelines/lexicons/en.toml)")]
+    Parse { file: String, message: String },
+    #[error("no lexicon (*.toml) in {dir}; point `stages.scoring.lexicons` at a folder of them")]
+    Empty { dir: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Pat {
+    Exact(String),
+    Prefix(String),
+    Any,
+}
+
+#[derive(Debug, Clone)]
+struct Cue {
+    cat: Cat,
+    lang: u8,
+    pats: Vec<Pat>,
+    starts_with_negator: bool,
+    text: Arc<str>,
+    negated_text: Arc<str>,
+}
+
+/// A cue found in a text.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Hit {
+    pub cat: Cat,
+    /// Index for [`Lexicons::cue_text`].
+    pub cue: u32,
+    pub negated: bool,
+    pub token: u32,
+}
+
+/// All loaded languages, compiled for matching.
+#[derive(Debug, Clone, Default)]
+pub struct Lexicons {
+    langs: Vec<String>,
+    cues: Vec<Cue>,
+    by_exact: FxHashMap<String, Vec<u32>>,
+    by_prefix: FxHashMap<String, Vec<u32>>,
+    /// Bit `n` set when some prefix pattern has `n` bytes.
+    prefix_lens: u64,
+    negators: FxHashMap<String, u64>,
+    function_words: FxHashMap<String, u64>,
+}
+
+impl Lexicons {
+    /// The lexicons compiled into the binary.
+    pub fn builtin() -> Self {
+        let files = BUILTIN
+            .iter()
+            .map(|(lang, text)| {
+                toml::from_str::<LexiconFile>(text)
+                    .unwrap_or_else(|e| panic!("built-in lexicon {lang} is invalid: {e}"))
+            })
+            .collect::<Vec<_>>();
+        Self::compile(&files)
+    }
+
+    /// Every `*.toml` file of `dir`.
+    pub fn load_dir(dir: &Path) -> Result<Self, LexiconError> {
+        let read = |e| LexiconError::Read {
+            file: dir.display().to_string(),
+            source: e,
+        };
+        let mut paths: Vec<_> = std::fs::read_dir(dir)
+            .map_err(read)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        paths.sort();
+        if paths.is_empty() {
+            return Err(LexiconError::Empty {
+                dir: dir.display().to_string(),
+            });
+        }
+        let mut files = Vec::new();
+        for p in paths {
+            let file = p.display().to_string();
+            let text = std::fs::read_to_string(&p).map_err(|source| LexiconError::Read {
+                file: file.clone(),
+                source,
+            })?;
+            let lf: LexiconFile = toml::from_str(&text).map_err(|e| LexiconError::Parse {
+                file: file.clone(),
+                message: e.to_string().trim_end().to_string(),
+            })?;
+            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            if lf.language != stem {
+                return Err(LexiconError::Parse {
+                    file,
+                    message: format!(
+                        "`language = \"{}\"` does not match the file name ({stem}.toml)",
+                        lf.language
+                    ),
+                });
+            }
+            files.push(lf);
+        }
+        Ok(Self::compile(&files))
+    }
+
+    pub fn compile(files: &[LexiconFile]) -> Self {
+        let mut lx = Lexicons::default();
+        for (li, f) in files.iter().enumerate().take(64) {
+            lx.langs.push(f.language.clone());
+            for n in &f.negators {
+                *lx.negators.entry(collapse(n)).or_default() |= 1 << li;
+            }
+            for n in &f.function_words {
+                *lx.function_words.entry(collapse(n)).or_default() |= 1 << li;
+            }
+            let i = &f.intents;
+            let s = &f.signals;
+            let groups: [(Cat, &Vec<String>); CATS] = [
+                (Cat::Outage, &i.outage),
+                (Cat::Safety, &i.safety),
+                (Cat::Security, &i.security),
+                (Cat::Complaint, &i.complaint),
+                (Cat::Question, &i.question),
+                (Cat::Praise, &i.praise),
+                (Cat::Negative, &s.negative),
+                (Cat::Positive, &s.positive),
+                (Cat::Intensifier, &s.intensifiers),
+                (Cat::Time, &s.time),
+                (Cat::Repeat, &s.repeat),
+            ];
+            for (cat, list) in groups {
+                for text in list {
+                    lx.add(cat, li as u8, text);
+                }
+            }
+        }
+        lx
+    }
+
+    fn add(&mut self, cat: Cat, lang: u8, text: &str) {
+        let pats: Vec<Pat> = text
+            .split_whitespace()
+            .map(|w| {
+                if w == "*" {
+                    Pat::Any
+                } else if let Some(stem) = w.strip_suffix('*') {
+                    Pat::Prefix(collapse(stem))
+                } else {
+                    Pat::Exact(collapse(w))
+                }
+            })
+            .collect();
+        let id = self.cues.len() as u32;
+        match pats.first() {
+            Some(Pat::Exact(w)) => self.by_exact.entry(w.clone()).or_default().push(id),
+            Some(Pat::Prefix(p)) if !p.is_empty() => {
+                self.prefix_lens |= 1 << p.len().min(63);
+                self.by_prefix.entry(p.clone()).or_default().push(id);
+            }
+            _ => return, // empty, or starting with `*`: nothing to anchor on
+        }
+        let starts_with_negator =
+            matches!(&pats[0], Pat::Exact(w) if self.negators.contains_key(w));
+        self.cues.push(Cue {
+            cat,
+            lang,
+            pats,
+            starts_with_negator,
+            text: Arc::from(text),
+            negated_text: Arc::from(format!("not {text}")),
+        });
+    }
+
+    /// Languages loaded, in bit order of the masks.
+    pub fn languages(&self) -> &[String] {
+        &self.langs
+    }
+
+    fn all(&self) -> u64 {
+        if self.langs.len() >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << self.langs.len()) - 1
+        }
+    }
+
+    /// Bit mask of the lexicons to use for a text in `lang` (all when unknown or not loaded).
+    pub fn mask_for(&self, lang: Option<&str>) -> u64 {
+        match lang.and_then(|l| self.langs.iter().position(|x| x == l)) {
+            Some(i) => 1 << i,
+            None => self.all(),
+        }
+    }
+
+    /// The lexicons for `t`: those whose function words it uses most (ties kept), plus the
+    /// language given (detected or the platform's hint, which may be wrong, so it only adds);
+    /// the given language alone when no function word matches, every lexicon when neither.
+    pub fn mask_for_text(&self, lang: Option<&str>, t: &Tokens) -> u64 {
+        let given = self.mask_for(lang);
+        let mut counts = [0u16; 64];
+        for tok in &t.toks {
+            if let Some(&m) = self.function_words.get(t.collapsed(tok)) {
+                let mut m = m;
+                while m != 0 {
+                    counts[m.trailing_zeros() as usize] += 1;
+                    m &= m - 1;
+                }
+            }
+        }
+        let best = counts.iter().copied().max().unwrap_or(0);
+        if best == 0 {
+            return given;
+        }
+        let guessed = counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c == best)
+            .fold(0u64, |m, (i, _)| m | 1 << i);
+        if given == self.all() {
+            guessed
+        } else {
+            guessed | given
+        }
+    }
+
+    /// Every word that appears in a cue or a negator (stems without their `*`).
+    pub fn cue_words(&self) -> Vec<String> {
+        let mut w: Vec<String> = self.negators.keys().cloned().collect();
+        for c in &self.cues {
+            for p in &c.pats {
+                match p {
+                    Pat::Exact(x) if x.chars().count() >= 4 => w.push(x.clone()),
+                    _ => {}
+                }
+            }
+        }
+        w.sort();
+        w.dedup();
+        w
+    }
+
+    /// The cue as written in its lexicon (`negated`: prefixed with "not ").
+    pub fn cue_text(&self, cue: u32, negated: bool) -> &Arc<str> {
+        let c = &self.cues[cue as usize];
+        if negated {
+            &c.negated_text
+        } else {
+            &c.text
+        }
+    }
+
+    /// Every cue of the languages in `mask` found in `t`, in text order.
+    pub fn find(&self, t: &Tokens, mask: u64, hits: &mut Vec<Hit>) {
+        hits.clear();
+        for (i, tok) in t.toks.iter().enumerate() {
+            let w = t.collapsed(tok);
+            if let Some(ids) = self.by_exact.get(w) {
+                self.try_cues(t, i, ids, mask, hits);
+            }
+            let mut lens = self.prefix_lens;
+            while lens != 0 {
+                let n = lens.trailing_zeros() as usize;
+                lens &= lens - 1;
+                if n > w.len() {
+                    break;
+                }
+                if !w.is_char_boundary(n) {
+                    continue;
+                }
+                if let Some(ids) = self.by_prefix.get(&w[..n]) {
+                    self.try_cues(t, i, ids, mask, hits);
+                }
+            }
+        }
+    }
+
+    fn try_cues(&self, t: &Tokens, i: usize, ids: &[u32], mask: u64, hits: &mut Vec<Hit>) {
+        for &id in ids {
+            let cue = &self.cues[id as usize];
+            if mask & (1 << cue.lang) == 0 || !self.matches(t, i, &cue.pats) {
+                continue;
+            }
+            // A cue that contains the same words as another found at the same place counts once.
+            if hits.iter().any(|h| h.token == i as u32 && h.cat == cue.cat) {
+                continue;
+            }
+            let negated = !cue.starts_with_negator && self.negated(t, i, 1 << cue.lang);
+            hits.push(Hit {
+                cat: cue.cat,
+                cue: id,
+                negated,
+                token: i as u32,
+            });
+        }
+    }
+
+    fn matches(&self, t: &Tokens, i: usize, pats: &[Pat]) -> bool {
+        if i + pats.len() > t.toks.len() {
+            return false;
+        }
+        pats.iter().enumerate().all(|(k, p)| {
+            let tok = &t.toks[i + k];
+            if k > 0 && tok.clause_start {
+                return false;
+            }
+            let w = t.collapsed(tok);
+            match p {
+                Pat::Exact(x) => w == x,
+                Pat::Prefix(x) => w.starts_with(x.as_str()),
+                Pat::Any => true,
+            }
+        })
+    }
+
+    /// A negator of a language in `mask` among the three words before token `i`, in the same
+    /// clause.
+    fn negated(&self, t: &Tokens, i: usize, mask: u64) -> bool {
+        let mut j = i;
+        while j > 0 && i - j < 3 {
+            if t.toks[j].clause_start {
+                return false;
+            }
+            j -= 1;
+            if self
+                .negators
+                .get(t.collapsed(&t.toks[j]))
+                .is_some_and(|m| m & mask != 0)
+            {
+                return true;
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex() -> Lexicons {
+        let f: LexiconFile = toml::from_str(
+            r#"
+            language = "en"
+            negators = ["not", "never", "don't"]
+            [intents]
+            outage = ["down", "not working", "can't log*"]
+            praise = ["love*"]
+            [signals]
+            negative = ["bad", "slow"]
+            time = ["in * hours"]
+            "#,
+        )
+        .unwrap();
+        Lexicons::compile(&[f])
+    }
+
+    fn cats(text: &str) -> Vec<(Cat, bool)> {
+        let lx = lex();
+        let mut t = Tokens::default();
+        t.parse(text);
+        let mut hits = Vec::new();
+        lx.find(&t, lx.mask_for(None), &mut hits);
+        hits.iter().map(|h| (h.cat, h.negated)).collect()
+    }
+
+    #[test]
+    fn stems_phrases_wildcards_and_elongations() {
+        assert_eq!(
+            cats("App DOWN and sooo slowww"),
+            [(Cat::Outage, false), (Cat::Negative, false)]
+        );
+        assert_eq!(cats("it is not working"), [(Cat::Outage, false)]);
+        assert_eq!(cats("I can't login"), [(Cat::Outage, false)]);
+        assert_eq!(cats("flight in 2 hours"), [(Cat::Time, false)]);
+        assert_eq!(cats("LOVED it"), [(Cat::Praise, false)]);
+    }
+
+    #[test]
+    fn negation_stays_in_its_clause() {
+        assert_eq!(cats("not bad at all"), [(Cat::Negative, true)]);
+        assert_eq!(cats("I don't really love it"), [(Cat::Praise, true)]);
+        assert_eq!(cats("not me. bad"), [(Cat::Negative, false)]);
+    }
+
+    #[test]
+    fn builtin_lexicons_parse_and_cover_the_required_languages() {
+        let lx = Lexicons::builtin();
+        for l in ["en", "fr", "de", "es", "pt", "it", "nl", "ru", "is"] {
+            assert!(lx.languages().iter().any(|x| x == l), "{l} missing");
+        }
+        assert!(lx.cues.len() > 500, "only {} cues", lx.cues.len());
+    }
+}
