@@ -61,6 +61,10 @@ struct Summary {
     by_platform: HashMap<&'static str, u64>,
     by_dedup: HashMap<&'static str, u64>,
     by_brand: HashMap<String, u64>,
+    by_intent: HashMap<&'static str, u64>,
+    private_replies: u64,
+    /// Priority 70+ (answer these first).
+    urgent: u64,
 }
 
 struct Observer(Arc<Mutex<Summary>>);
@@ -84,9 +88,22 @@ impl Stage for Observer {
             if let Some(d) = &m.enrich.dedup {
                 *s.by_dedup.entry(d.status.as_str()).or_default() += 1;
             }
-            *s.by_brand
-                .entry(m.brand.clone().unwrap_or_else(|| "(not given)".into()))
-                .or_default() += 1;
+            let scored = m.enrich.score.as_deref();
+            let brand = m
+                .brand
+                .clone()
+                .or_else(|| {
+                    scored
+                        .and_then(|x| x.brands.first())
+                        .map(|b| format!("{} (text)", b.id))
+                })
+                .unwrap_or_else(|| "(none)".into());
+            *s.by_brand.entry(brand).or_default() += 1;
+            if let Some(x) = scored {
+                *s.by_intent.entry(x.intent.as_str()).or_default() += 1;
+                s.private_replies += u64::from(x.private_reply);
+                s.urgent += u64::from(x.priority >= 70);
+            }
         }
     }
 }
@@ -317,6 +334,13 @@ fn print_final(
         println!("brands:    {}", top(&s.by_brand, 6));
         if !s.by_dedup.is_empty() {
             println!("dedup:     {}", top(&s.by_dedup, 4));
+        }
+        if !s.by_intent.is_empty() {
+            println!("intents:   {}", top(&s.by_intent, 7));
+            println!(
+                "priority:  {} mentions at 70+ (answer first), {} need a private reply (personal data)",
+                s.urgent, s.private_replies
+            );
         }
     }
     let mut reasons = BTreeMap::new();
