@@ -150,6 +150,9 @@ pub struct Lexicons {
     by_prefix: FxHashMap<String, Vec<u32>>,
     /// Bit `n` set when some prefix pattern has `n` bytes.
     prefix_lens: u64,
+    /// The first three bytes of every stem of 3+ bytes: a word starting otherwise needs no
+    /// prefix lookups beyond the short stems.
+    prefix_heads: rustc_hash::FxHashSet<[u8; 3]>,
     negators: FxHashMap<String, u64>,
     function_words: FxHashMap<String, u64>,
 }
@@ -262,6 +265,9 @@ impl Lexicons {
             Some(Pat::Exact(w)) => self.by_exact.entry(w.clone()).or_default().push(id),
             Some(Pat::Prefix(p)) if !p.is_empty() => {
                 self.prefix_lens |= 1 << p.len().min(63);
+                if let Some(h) = p.as_bytes().first_chunk::<3>() {
+                    self.prefix_heads.insert(*h);
+                }
                 self.by_prefix.entry(p.clone()).or_default().push(id);
             }
             _ => return, // empty, or starting with `*`: nothing to anchor on
@@ -365,6 +371,13 @@ impl Lexicons {
                 self.try_cues(t, i, ids, mask, hits);
             }
             let mut lens = self.prefix_lens;
+            let head_known = w
+                .as_bytes()
+                .first_chunk::<3>()
+                .is_some_and(|h| self.prefix_heads.contains(h));
+            if !head_known {
+                lens &= 0b111; // only stems shorter than three bytes can match
+            }
             while lens != 0 {
                 let n = lens.trailing_zeros() as usize;
                 lens &= lens - 1;

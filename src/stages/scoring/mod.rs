@@ -205,6 +205,12 @@ impl Scorer {
                 .into_iter()
                 .collect(),
         };
+        if dicts.is_empty() && cfg.dictionaries.is_none() && !brands.is_empty() {
+            tracing::warn!(
+                "no word list at {SYSTEM_DICTIONARY}: fuzzy brand matching is guarded by the \
+                 lexicons only; install one (Debian: wamerican) or set stages.scoring.dictionaries"
+            );
+        }
         let mut words = String::new();
         for d in &dicts {
             let text = std::fs::read(d).map_err(|source| ScoringError::Dictionary {
