@@ -179,3 +179,23 @@ fn stage_output_carries_the_documented_fields() {
         "{reasons}"
     );
 }
+
+proptest::proptest! {
+    /// Any text, however broken, is scored without a panic, and redaction never grows into
+    /// something that still holds a card number.
+    #[test]
+    fn any_text_is_scored(text in "\\PC{0,200}", digits in "[0-9 -]{0,40}") {
+        static SCORER: std::sync::OnceLock<Scorer> = std::sync::OnceLock::new();
+        let scorer = SCORER.get_or_init(|| {
+            let cfg = tocsin::demo::default_config().unwrap();
+            Scorer::new(&cfg.stages.scoring, &cfg.brands).unwrap()
+        });
+        let mut s = tocsin::stages::scoring::Scratch::default();
+        let t = format!("{text} {digits} 4111 1111 1111 1111");
+        let m = Mention::plain("x", tocsin::mention::Platform::Twitter, 0, &t);
+        let score = scorer.score(&m, &mut s);
+        proptest::prop_assert!((1..=100).contains(&score.priority));
+        let red = score.text_redacted.unwrap_or_default();
+        proptest::prop_assert!(!red.contains("4111 1111 1111 1111"), "{}", red);
+    }
+}

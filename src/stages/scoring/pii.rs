@@ -146,17 +146,26 @@ fn find_numbers<'a>(text: &'a str, spans: &mut Vec<(usize, usize, &'a str, bool)
             }
         }
         let followed_by_alnum = b.get(end).is_some_and(u8::is_ascii_alphanumeric);
-        i = end.max(i + 1);
-        if followed_by_alnum {
-            continue;
-        }
         let n = ds.len();
-        if (13..=19).contains(&n) && luhn(&ds) {
-            spans.push((start, end, "card", true));
+        let kind = if followed_by_alnum {
+            None
+        } else if (13..=19).contains(&n) && luhn(&ds) {
+            Some("card")
         } else if (9..=15).contains(&n)
             && (starts_plus || starts_paren || ds[0] == 0 || groups == [3, 3, 4])
         {
-            spans.push((start, end, "phone", true));
+            Some("phone")
+        } else {
+            None
+        };
+        match kind {
+            Some(k) => {
+                spans.push((start, end, k, true));
+                i = end.max(i + 1);
+            }
+            // Not a number we know: a card or phone may start at a later group of this run
+            // ("ref 1 4111 1111 1111 1111").
+            None => i += 1,
         }
     }
 }
@@ -294,6 +303,10 @@ mod tests {
         );
         assert!(scan("tracking 4111 1111 1111 1112 today").kinds.is_empty());
         assert!(scan("4111-1111-1111-1111").kinds == ["card"]);
+        assert_eq!(
+            scan("ref 000000000 -1 4111 1111 1111 1111").kinds,
+            ["card", "phone"]
+        );
     }
 
     #[test]
