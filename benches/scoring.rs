@@ -5,34 +5,18 @@
 //! priority, SLA, metrics) applied one mention at a time on one thread, on simulated tweets of
 //! nine languages.
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 
-use tocsin::mention::{decode, Mention};
 use tocsin::metrics::Metrics;
 use tocsin::pipeline::MapStage;
-use tocsin::simulate::{SimConfig, Simulator};
 use tocsin::stages::scoring::{Scorer, ScoringStage};
-
-fn mentions(n: usize) -> Vec<Mention> {
-    let sim = Simulator::new(SimConfig {
-        per_minute: 2000.0,
-        minutes: 1000,
-        malformed_rate: 0.0,
-        ..SimConfig::default()
-    });
-    let limits = tocsin::demo::default_config()
-        .unwrap()
-        .limits
-        .decode_limits();
-    sim.filter_map(|i| decode(i.record, &limits, i.truth.created_at_ms).ok())
-        .take(n)
-        .collect()
-}
 
 fn bench(c: &mut Criterion) {
     let cfg = tocsin::demo::default_config().unwrap();
-    let input = mentions(50_000);
+    let input = common::mentions(50_000, 1000);
     let avg_len = input.iter().map(|m| m.text.len()).sum::<usize>() / input.len();
     eprintln!(
         "{} mentions, {avg_len} bytes of text on average",

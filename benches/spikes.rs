@@ -4,36 +4,20 @@
 //! brand, brand × platform and brand × language keys, closing buckets, detecting), and the
 //! detector's bytes per key for 100,000 active keys (printed).
 
+mod common;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 
 use tocsin::clock::{ManualClock, SharedClock};
-use tocsin::mention::{decode, Mention};
 use tocsin::metrics::Metrics;
 use tocsin::pipeline::Stage;
-use tocsin::simulate::{SimConfig, Simulator};
 use tocsin::stages::spikes::detector::{Detector, DetectorConfig, Params, Values};
 use tocsin::stages::spikes::SpikeStage;
 
-fn mentions(n: usize) -> Vec<Mention> {
-    let sim = Simulator::new(SimConfig {
-        per_minute: 2000.0,
-        minutes: 10_000,
-        malformed_rate: 0.0,
-        ..SimConfig::default()
-    });
-    let limits = tocsin::demo::default_config()
-        .unwrap()
-        .limits
-        .decode_limits();
-    sim.filter_map(|i| decode(i.record, &limits, i.truth.created_at_ms).ok())
-        .take(n)
-        .collect()
-}
-
 fn bench(c: &mut Criterion) {
     let cfg = tocsin::demo::default_config().unwrap();
-    let input = mentions(200_000);
+    let input = common::mentions(200_000, 10000);
     let mut g = c.benchmark_group("spikes");
     g.sample_size(10);
     g.throughput(Throughput::Elements(input.len() as u64));
