@@ -149,7 +149,8 @@ pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     }
 }
 
-fn is_url(w: &str) -> bool {
+/// Whether a whitespace-separated word is a URL (`http://`, `https://`, `www.`, `x://`).
+pub fn is_url(w: &str) -> bool {
     let b = w.as_bytes();
     let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
     starts(b"http://") || starts(b"https://") || starts(b"www.") || w.contains("://")

@@ -97,11 +97,7 @@ impl BrandMatcher {
                 m.known.insert(fold(n));
             }
             for name in &b.names {
-                let words: Vec<String> = name
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .map(fold)
-                    .collect();
+                let words = name_words(name);
                 let Some(first) = words.first() else { continue };
                 m.names.entry(first.clone()).or_default().push(Name {
                     brand: bi,
@@ -125,11 +121,7 @@ impl BrandMatcher {
         for (bi, b) in brands.iter().enumerate() {
             let mut targets: Vec<String> = Vec::new();
             for name in &b.names {
-                let words: Vec<String> = name
-                    .split(|c: char| !c.is_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .map(fold)
-                    .collect();
+                let words = name_words(name);
                 targets.push(words.concat());
                 if words.len() > 1 {
                     targets.extend(words.into_iter().filter(|w| !m.known.contains(w)));
@@ -139,11 +131,7 @@ impl BrandMatcher {
             targets.dedup();
             for t in targets {
                 let chars: Vec<char> = t.chars().collect();
-                let default = match chars.len() {
-                    0..=4 => 0,
-                    5..=8 => 1,
-                    _ => 2,
-                };
+                let default = default_max_edits(chars.len());
                 let max_edits = b
                     .fuzzy_max_edits
                     .map_or(default, |x| (x as usize).min(default));
@@ -296,11 +284,7 @@ impl BrandMatcher {
                 if buf == *w {
                     continue;
                 }
-                let limit = match w.len() {
-                    0..=4 => 0,
-                    5..=8 => 1,
-                    _ => 2,
-                };
+                let limit = default_max_edits(w.len());
                 if misspelt.is_some()
                     || tok.kind != Kind::Word
                     || limit == 0
@@ -315,6 +299,23 @@ impl BrandMatcher {
             }
         }
         None
+    }
+}
+
+/// The folded words of a configured name ("Northwind Air" → `northwind`, `air`).
+fn name_words(name: &str) -> Vec<String> {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(fold)
+        .collect()
+}
+
+/// Misspellings allowed in a word of `letters` letters: none under 5, 1 up to 8, then 2.
+fn default_max_edits(letters: usize) -> usize {
+    match letters {
+        0..=4 => 0,
+        5..=8 => 1,
+        _ => 2,
     }
 }
 

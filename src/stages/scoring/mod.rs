@@ -167,6 +167,9 @@ pub struct Score {
     pub priority: u32,
     pub priority_reasons: Vec<Cow<'static, str>>,
     pub sla_due: String,
+    /// Seconds the SLA table allowed (`sla_due` − `created_at`), for the metrics.
+    #[serde(skip)]
+    pub sla_secs: u64,
 }
 
 /// Per-thread buffers, so scoring a mention allocates little.
@@ -329,6 +332,7 @@ impl Scorer {
             influence_parts: influence,
             priority,
             sla_due: crate::clock::rfc3339(due),
+            sla_secs: due_secs,
         }
     }
 }
@@ -462,8 +466,7 @@ impl MapStage for ScoringStage {
         }
         let p = m.platform as usize;
         self.priority[p].observe(score.priority as f64);
-        let due_secs = self.scorer.cfg.sla.due_in_secs(m.platform, score.priority);
-        self.sla[p].observe(due_secs as f64);
+        self.sla[p].observe(score.sla_secs as f64);
         m.enrich.score = Some(Box::new(score));
     }
 }

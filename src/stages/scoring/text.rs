@@ -9,6 +9,8 @@
 
 use std::ops::Range;
 
+use crate::stages::dedup::text::is_url;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Word,
@@ -202,12 +204,6 @@ fn is_elision(before: &str) -> bool {
             before.to_lowercase().as_str(),
             "qu" | "un" | "dell" | "nell" | "sull" | "all" | "dall" | "quell" | "jusqu" | "lorsqu"
         )
-}
-
-pub fn is_url(w: &str) -> bool {
-    let b = w.as_bytes();
-    let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    starts(b"http://") || starts(b"https://") || starts(b"www.") || w.contains("://")
 }
 
 /// Pictographs, dingbats and emoticon blocks (not letters, digits or ordinary punctuation).
