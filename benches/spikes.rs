@@ -28,6 +28,7 @@ fn bench(c: &mut Criterion) {
                 let stage = SpikeStage::new(
                     &cfg.stages.spikes,
                     &cfg.brands,
+                    None,
                     clock,
                     Arc::new(Metrics::new("bench")),
                 );

@@ -23,6 +23,8 @@ pub enum AssembleError {
     Consumer(#[from] rdkafka::error::KafkaError),
     #[error(transparent)]
     Sink(#[from] SinkError),
+    #[error(transparent)]
+    Alerting(#[from] crate::alerting::AlertingError),
 }
 
 pub async fn open_source(
@@ -64,6 +66,11 @@ pub async fn pipeline(
         dead_letter: open_sink(&cfg.dead_letter, stop.clone()).await?,
         incidents: if cfg.stages.spikes.enabled {
             Some(open_sink(&cfg.stages.spikes.incidents, stop).await?)
+        } else {
+            None
+        },
+        alerter: if cfg.stages.spikes.enabled {
+            crate::alerting::Alerter::start(&cfg.alerting, &cfg.pipeline.name, metrics.clone())?
         } else {
             None
         },

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use crate::mention::DecodeLimits;
 
 pub const BROKERS_ENV: &str = "TOCSIN_KAFKA_BROKERS";
+/// Overrides the URL of every Alertmanager receiver (docker-compose sets it).
+pub const ALERTMANAGER_ENV: &str = "TOCSIN_ALERTMANAGER_URL";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -51,6 +53,9 @@ pub struct PipelineConfig {
     pub brands: Vec<BrandConfig>,
     #[serde(default)]
     pub stages: StagesConfig,
+    /// Receivers, routing, outbox and the broadcast rule.
+    #[serde(default)]
+    pub alerting: crate::alerting::AlertingConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -249,11 +254,13 @@ impl PipelineConfig {
         let parsed: Result<Self, _> = serde_path_to_error::deserialize(de);
         parsed
             .map(|mut cfg| {
-                cfg.stages.scoring.base_dir = file
+                let base = file
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
                     .unwrap_or(Path::new("."))
                     .to_owned();
+                cfg.stages.scoring.base_dir = base.clone();
+                cfg.alerting.broadcast.base_dir = base;
                 cfg
             })
             .map_err(|e| {
@@ -303,6 +310,18 @@ impl PipelineConfig {
             ] {
                 if let SinkConfig::Kafka(k) = sink {
                     k.brokers = brokers.clone();
+                }
+            }
+            for r in &mut self.alerting.receivers {
+                if r.kind == crate::alerting::receivers::ReceiverType::Kafka {
+                    r.brokers = brokers.clone();
+                }
+            }
+        }
+        if let Some(url) = get(ALERTMANAGER_ENV).filter(|u| !u.is_empty()) {
+            for r in &mut self.alerting.receivers {
+                if r.kind == crate::alerting::receivers::ReceiverType::Alertmanager {
+                    r.url = url.clone();
                 }
             }
         }
@@ -437,6 +456,7 @@ impl PipelineConfig {
         self.stages.dedup.validate(&mut bad);
         self.stages.spikes.validate(&mut bad);
         self.stages.scoring.validate(&mut bad);
+        self.alerting.validate(&mut bad);
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
             if b.id.is_empty()

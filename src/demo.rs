@@ -379,5 +379,15 @@ fn print_incidents(path: &Path) {
             e["at"].as_str().unwrap_or("?"),
             e["summary"].as_str().unwrap_or("")
         );
+        let b = &e["broadcast"];
+        if let Some(kind) = b["kind"].as_str() {
+            let d = &b["drafts"][0];
+            println!(
+                "           broadcast {kind} ({}): [{}] {}",
+                b["reasons"][0].as_str().unwrap_or(""),
+                d["lang"].as_str().unwrap_or("?"),
+                d["status_update"].as_str().unwrap_or("")
+            );
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! sources → decode/validate (dead-letter on failure) → stages → sinks, with
 //! Prometheus metrics and a small HTTP server beside it.
 
+pub mod alerting;
 pub mod assemble;
 pub mod backtest;
 pub mod clock;

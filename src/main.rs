@@ -47,6 +47,24 @@ enum Cmd {
     TrainIntent(TrainIntentArgs),
     /// Measure the scoring stage: complaint detection, influence ranking, brand matching.
     EvalScoring(EvalScoringArgs),
+    /// List open and recent incidents (from the incidents file or topic) and queued alerts.
+    Incidents(IncidentsArgs),
+}
+
+#[derive(Args)]
+struct IncidentsArgs {
+    /// The pipeline whose incidents sink (and alert outbox) to read.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// An incidents JSON-lines file (instead of the config's sink).
+    #[arg(long)]
+    input: Option<String>,
+    /// Show resolved incidents too (default: open ones and the 20 most recent).
+    #[arg(long)]
+    all: bool,
+    /// JSON lines instead of a table.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -209,6 +227,7 @@ fn real_main() -> Result<()> {
             Cmd::DetectSpikes(a) => detect_spikes(a),
             Cmd::TrainIntent(a) => train_intent(a),
             Cmd::EvalScoring(a) => eval_scoring(a),
+            Cmd::Incidents(a) => incidents(a),
         }
     })
 }
@@ -554,6 +573,54 @@ fn eval_scoring(a: EvalScoringArgs) -> Result<()> {
             );
             for m in misses.iter().take(5) {
                 println!("  false hit: {m}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn incidents(a: IncidentsArgs) -> Result<()> {
+    use tocsin::alerting::history;
+    let cfg = a.config.as_deref().map(PipelineConfig::load).transpose()?;
+    let (events, bad) = match (&a.input, cfg.as_ref().map(|c| &c.stages.spikes.incidents)) {
+        (Some(path), _) | (None, Some(SinkConfig::File(FileSinkConfig { path, .. }))) => {
+            history::read_file(path)
+                .with_context(|| format!("cannot read incidents from {path}"))?
+        }
+        (None, Some(SinkConfig::Kafka(k))) => {
+            history::read_kafka(&k.brokers, &k.topic, std::time::Duration::from_secs(10))
+                .with_context(|| format!("cannot read topic {} from {}", k.topic, k.brokers))?
+        }
+        (None, None) => history::read_file("tocsin-incidents.jsonl").context(
+            "cannot read tocsin-incidents.jsonl; give --input FILE or --config PIPELINE",
+        )?,
+    };
+    let mut states = history::fold(events);
+    let open = states.iter().filter(|s| s.state == "open").count();
+    if !a.all {
+        let mut shown = 0;
+        states.retain(|s| {
+            shown += 1;
+            s.state == "open" || shown <= open + 20
+        });
+    }
+    if a.json {
+        for s in &states {
+            println!("{}", serde_json::to_string(s)?);
+        }
+    } else {
+        print!("{}", history::table(&states));
+        println!("{open} open, {} listed", states.len());
+    }
+    if bad > 0 {
+        eprintln!("warning: {bad} record(s) were not incident events");
+    }
+    if let Some(cfg) = &cfg {
+        for r in &cfg.alerting.receivers {
+            let dir = std::path::Path::new(&cfg.alerting.outbox).join(&r.name);
+            if dir.exists() {
+                let n = tocsin::alerting::outbox::Outbox::pending(&dir)?;
+                eprintln!("receiver {}: {n} notification(s) queued", r.name);
             }
         }
     }

@@ -155,6 +155,18 @@ pub struct Enrichment {
     /// The scoring stage's fields (brands, intent, urgency, pii, influence, priority, SLA).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub score: Option<Box<crate::stages::scoring::Score>>,
+    /// Set by the spike stage while the mention's brand has an incident with a public status
+    /// update: answer with the drafted reply and the status link instead of one by one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub covered_by: Option<std::sync::Arc<CoveredBy>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CoveredBy {
+    pub incident_id: String,
+    pub status_url: String,
+    /// The drafted customer reply, in the mention's language when a template exists.
+    pub reply: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -54,6 +54,11 @@ pub mod names {
     pub const SCORING_PII_EVENTS: &str = "tocsin_scoring_pii_events_total";
     pub const SCORING_PRIORITY: &str = "tocsin_scoring_priority_score";
     pub const SCORING_SLA_TARGET: &str = "tocsin_scoring_sla_target_seconds";
+    pub const NOTIFICATIONS: &str = "tocsin_notifications_total";
+    pub const NOTIFICATIONS_QUEUED: &str = "tocsin_notifications_queued_entries";
+    pub const NOTIFICATION_DURATION: &str = "tocsin_notification_duration_seconds";
+    pub const BROADCASTS: &str = "tocsin_broadcasts_total";
+    pub const BROADCAST_COVERED: &str = "tocsin_broadcast_covered_events_total";
 
     /// Every name above, for the catalogue test.
     pub const ALL: &[&str] = &[
@@ -95,6 +100,11 @@ pub mod names {
         SCORING_PII_EVENTS,
         SCORING_PRIORITY,
         SCORING_SLA_TARGET,
+        NOTIFICATIONS,
+        NOTIFICATIONS_QUEUED,
+        NOTIFICATION_DURATION,
+        BROADCASTS,
+        BROADCAST_COVERED,
     ];
 }
 
@@ -139,6 +149,11 @@ pub struct Metrics {
     pub scoring_pii_events: IntCounterVec,
     pub scoring_priority: HistogramVec,
     pub scoring_sla_target: HistogramVec,
+    pub notifications: IntCounterVec,
+    pub notifications_queued: IntGaugeVec,
+    pub notification_duration: HistogramVec,
+    pub broadcasts: IntCounterVec,
+    pub broadcast_covered: IntCounter,
 }
 
 /// Registers `m` once and returns it (a metric is a cheap handle to shared state).
@@ -267,6 +282,11 @@ impl Metrics {
             scoring_pii_events: counter(&registry, SCORING_PII_EVENTS, "Mentions exposing personal data, by kind (card, iban, email, phone, configured patterns).", &["kind"]),
             scoring_priority: histogram(&registry, SCORING_PRIORITY, "Priority (1-100) of scored mentions, by platform.", &["platform"], (1..=10).map(|i| f64::from(i) * 10.0).collect()),
             scoring_sla_target: histogram(&registry, SCORING_SLA_TARGET, "First-response time allowed by the SLA table, by platform.", &["platform"], vec![300.0, 900.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0]),
+            notifications: counter(&registry, NOTIFICATIONS, "Notification delivery attempts by receiver and outcome (sent, retried, failed = rejected for good, duplicate = not queued twice).", &["receiver", "outcome"]),
+            notifications_queued: gauge_vec(&registry, NOTIFICATIONS_QUEUED, "Notifications waiting in a receiver's durable outbox.", &["receiver"]),
+            notification_duration: histogram(&registry, NOTIFICATION_DURATION, "Time of one delivery attempt to a receiver.", &["receiver"], latency_buckets()),
+            broadcasts: counter(&registry, BROADCASTS, "Mass-incident broadcast drafts emitted, by kind (initial, reminder, resolved).", &["kind"]),
+            broadcast_covered: int_counter(&registry, BROADCAST_COVERED, "Mentions marked as covered by an incident's public status update."),
             last_event_timestamp: last,
             up,
             registry,
@@ -288,6 +308,9 @@ impl Metrics {
             m.incident_events.with_label_values(&[e]);
         }
         m.spike_dropped_events.with_label_values(&["max_keys"]);
+        for k in ["initial", "reminder", "resolved"] {
+            m.broadcasts.with_label_values(&[k]);
+        }
         for i in crate::stages::scoring::intent::Intent::ALL {
             m.scoring_intent_events.with_label_values(&[i.as_str()]);
         }

@@ -90,6 +90,9 @@ pub struct Pipeline {
     pub dead_letter: Sink,
     /// Where stage outputs (incident events) go; `None` when no stage produces any.
     pub incidents: Option<Sink>,
+    /// Routes incident events to receivers through the durable outbox; `None` without
+    /// receivers. Stopped (after its grace time) when the run ends.
+    pub alerter: Option<crate::alerting::Alerter>,
     pub limits: DecodeLimits,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -115,6 +118,8 @@ pub enum PipelineError {
     Sink(#[from] SinkError),
     #[error("the processing thread stopped unexpectedly ({0}); this is a bug, please report it")]
     Processing(String),
+    #[error(transparent)]
+    Alerting(#[from] crate::alerting::AlertingError),
 }
 
 struct Processed {
@@ -153,6 +158,7 @@ impl Pipeline {
             sink,
             dead_letter,
             incidents,
+            alerter,
             limits,
             clock,
             metrics,
@@ -235,11 +241,15 @@ impl Pipeline {
             sink,
             dead_letter,
             incidents,
+            alerter.as_ref(),
             acker.as_ref(),
             &metrics,
             &source_label,
         )
         .await;
+        if let Some(a) = alerter {
+            a.shutdown(None).await;
+        }
         // Whatever happened, stop reading and wait for the other tasks.
         drop(source_task.await);
         let processed = processing.await;
@@ -402,11 +412,13 @@ fn process_loop(
     read
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn sink_loop(
     mut rx: mpsc::Receiver<Processed>,
     mut sink: Sink,
     mut dead_letter: Sink,
     mut incidents: Option<Sink>,
+    alerter: Option<&crate::alerting::Alerter>,
     acker: &dyn Acker,
     m: &Metrics,
     source_label: &str,
@@ -441,6 +453,10 @@ async fn sink_loop(
             }
         }
         if !p.incidents.is_empty() {
+            // Queued notifications and incident events are both durable before the ack.
+            if let Some(a) = alerter {
+                a.enqueue(&p.incidents)?;
+            }
             match incidents.as_mut() {
                 Some(s) => {
                     let label = format!("incidents_{}", s.label());

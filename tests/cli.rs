@@ -194,4 +194,37 @@ fn demo_runs_with_no_setup() {
     assert!(text.contains("Final summary"), "{text}");
     assert!(!lines(&dir.path().join("enriched.jsonl")).is_empty());
     assert!(!lines(&dir.path().join("dead_letters.jsonl")).is_empty());
+
+    // `tocsin incidents` lists the demo's incident with its state.
+    let incidents = dir.path().join("incidents.jsonl");
+    let events = lines(&incidents);
+    assert!(!events.is_empty(), "the demo's incident was not detected");
+    let out = tocsin()
+        .args(["incidents", "--json", "--input"])
+        .arg(&incidents)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["incident_id"], events[0]["incident_id"]);
+    assert_eq!(listed[0]["brand"], "northwind");
+    assert_eq!(listed[0]["events"], events.len());
+    let table = tocsin()
+        .args(["incidents", "--input"])
+        .arg(&incidents)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.starts_with("INCIDENT") && text.contains("northwind-"),
+        "{text}"
+    );
 }

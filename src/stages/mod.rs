@@ -13,15 +13,23 @@ use crate::metrics::Metrics;
 use crate::pipeline::{Parallel, Stage};
 use std::sync::Arc;
 
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Scoring(#[from] scoring::ScoringError),
+    #[error(transparent)]
+    Templates(#[from] crate::alerting::broadcast::TemplateError),
+}
+
 /// The configured stages, in order: dedup, scoring, spikes.
 ///
-/// Fails when a file a stage needs (lexicons, model, dictionary) cannot be loaded; `validate`
-/// reports the same problems with their field paths.
+/// Fails when a file a stage needs (lexicons, model, dictionary, broadcast templates) cannot be
+/// loaded; `validate` reports the same problems with their field paths.
 pub fn build(
     cfg: &PipelineConfig,
     clock: SharedClock,
     metrics: Arc<Metrics>,
-) -> Result<Vec<Box<dyn Stage>>, scoring::ScoringError> {
+) -> Result<Vec<Box<dyn Stage>>, BuildError> {
     let mut stages: Vec<Box<dyn Stage>> = Vec::new();
     if cfg.stages.dedup.enabled {
         stages.push(Box::new(dedup::DedupStage::new(
@@ -38,9 +46,16 @@ pub fn build(
         ))));
     }
     if cfg.stages.spikes.enabled {
+        let b = &cfg.alerting.broadcast;
+        let drafter = if b.enabled {
+            Some(crate::alerting::broadcast::Drafter::new(b)?)
+        } else {
+            None
+        };
         stages.push(Box::new(spikes::SpikeStage::new(
             &cfg.stages.spikes,
             &cfg.brands,
+            drafter,
             clock,
             metrics,
         )));

@@ -8,7 +8,7 @@
 //! counted (not exact duplicates or reposts) make themes, so a retweet storm does not pose as
 //! a topic.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::mention::Mention;
@@ -132,13 +132,15 @@ impl RecentBuffer {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Share {
     pub value: String,
     pub share: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Influencer {
     pub author: String,
     pub followers: u64,
@@ -146,7 +148,8 @@ pub struct Influencer {
     pub mention_id: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Sample {
     pub id: String,
     pub author: String,
@@ -155,7 +158,8 @@ pub struct Sample {
     pub text: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Theme {
     /// A few terms, most telling first: "login app".
     pub label: String,
@@ -167,7 +171,8 @@ pub struct Theme {
     pub lang_share: f64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
 pub struct Explanation {
     /// Every mention of the key in the window, duplicates included.
     pub mentions: u64,

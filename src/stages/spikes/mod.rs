@@ -17,6 +17,7 @@
 //! Incident events are emitted through [`crate::pipeline::Stage::drain_outputs`], so they are
 //! durable before the offsets of the batch that caused them are committed.
 
+pub mod broadcasting;
 pub mod detector;
 pub mod explain;
 
@@ -33,6 +34,7 @@ use crate::metrics::Metrics;
 use crate::pipeline::Stage;
 use crate::sinks::OutRecord;
 use crate::stages::brand_router::BrandRouter;
+use broadcasting::{opening_labels, Broadcaster, Moment};
 use detector::{Detector, DetectorConfig, Params, Step, Transition, Values};
 use explain::{KeyFilter, Limits, Recent, RecentBuffer};
 
@@ -148,8 +150,12 @@ struct Incident {
     last_update_bucket: i64,
     last_severity: u8,
     peak_severity: u8,
-    /// A dimension joined in this bucket: one `updated` event at the bucket's end.
+    /// Alert labels fixed at opening (see `alerting::alert`).
+    labels: serde_json::Value,
+    /// A dimension joined since the last event: it shows in the next `updated` one.
     joined: bool,
+    /// Opened in this bucket: the `opened` event waits for the bucket's other keys.
+    fresh: bool,
 }
 
 pub struct SpikeStage {
@@ -168,6 +174,7 @@ pub struct SpikeStage {
     idle_advanced_ms: Millis,
     recent: RecentBuffer,
     incidents: HashMap<u16, Incident>,
+    broadcaster: Option<Broadcaster>,
     outputs: Vec<OutRecord>,
     metrics: Arc<Metrics>,
     clock: SharedClock,
@@ -177,10 +184,13 @@ impl SpikeStage {
     pub fn new(
         cfg: &SpikesConfig,
         brands: &[BrandConfig],
+        drafter: Option<crate::alerting::broadcast::Drafter>,
         clock: SharedClock,
         metrics: Arc<Metrics>,
     ) -> Self {
         let router = BrandRouter::new(brands);
+        let broadcaster =
+            drafter.map(|d| Broadcaster::new(d, brands, cfg.bucket_secs, metrics.clone()));
         SpikeStage {
             params: Params::new(&cfg.detector, cfg.bucket_secs, Values::Counts),
             cfg: cfg.clone(),
@@ -194,6 +204,7 @@ impl SpikeStage {
             idle_advanced_ms: 0,
             recent: RecentBuffer::new(cfg.explain_buffer),
             incidents: HashMap::new(),
+            broadcaster,
             outputs: Vec::new(),
             metrics,
             clock,
@@ -393,10 +404,11 @@ impl SpikeStage {
                 last_update_bucket: bucket,
                 last_severity: sev,
                 peak_severity: sev,
+                labels: serde_json::Value::Null,
                 joined: false,
+                fresh: true,
             },
         );
-        self.emit("opened", brand, bucket, Some(i));
     }
 
     fn on_resolve(&mut self, i: usize, bucket: i64) {
@@ -406,8 +418,11 @@ impl SpikeStage {
         };
         inc.open_members.remove(&i);
         if inc.open_members.is_empty() {
-            self.emit("resolved", brand, bucket, None);
+            self.emit("resolved", brand, bucket, None, Moment::Lifecycle);
             self.incidents.remove(&brand);
+            if let Some(b) = self.broadcaster.as_mut() {
+                b.forget(brand);
+            }
         }
     }
 
@@ -416,7 +431,15 @@ impl SpikeStage {
         let every = (self.cfg.update_every_secs / self.cfg.bucket_secs).max(1) as i64;
         let thr = self.cfg.detector.threshold;
         let mut due = Vec::new();
+        let mut opened = Vec::new();
         for (&brand, inc) in &mut self.incidents {
+            if inc.fresh {
+                // Keys of the brand that fired in the same bucket are part of the opening.
+                inc.fresh = false;
+                inc.joined = false;
+                opened.push((brand, inc.members[0]));
+                continue;
+            }
             let sev = inc
                 .open_members
                 .iter()
@@ -424,30 +447,93 @@ impl SpikeStage {
                 .max()
                 .unwrap_or(0);
             inc.peak_severity = inc.peak_severity.max(sev);
-            let escalated = sev > inc.last_severity && bucket - inc.last_update_bucket >= every;
-            if escalated || inc.joined {
+            // At most one `updated` per `update_every_secs`, whatever changed (no storms).
+            let changed = sev > inc.last_severity || inc.joined;
+            if changed && bucket - inc.last_update_bucket >= every {
                 inc.last_severity = inc.last_severity.max(sev);
                 inc.last_update_bucket = bucket;
                 inc.joined = false;
                 due.push(brand);
             }
         }
-        for brand in due {
-            self.emit("updated", brand, bucket, None);
+        opened.sort_unstable();
+        for (brand, trigger) in opened {
+            self.emit("opened", brand, bucket, Some(trigger), Moment::Lifecycle);
+        }
+        // Same order in every run (backtests are deterministic).
+        due.sort_unstable();
+        // Reminders of a public update, and the broadcast rule between lifecycle events.
+        let mut moments: Vec<(u16, Moment)> =
+            due.into_iter().map(|b| (b, Moment::Lifecycle)).collect();
+        if let Some(b) = &self.broadcaster {
+            let mut brands: Vec<u16> = self.incidents.keys().copied().collect();
+            brands.sort_unstable();
+            for brand in brands {
+                if moments.iter().any(|(x, _)| *x == brand) {
+                    continue;
+                }
+                if b.is_broadcasting(brand) {
+                    if b.reminder_due(brand, bucket) {
+                        moments.push((brand, Moment::Reminder));
+                    }
+                } else if self
+                    .build_event("updated", brand, bucket, None)
+                    .is_some_and(|body| b.rule_holds(&body))
+                {
+                    moments.push((brand, Moment::Lifecycle));
+                }
+            }
+        }
+        for (brand, moment) in moments {
+            self.emit("updated", brand, bucket, None, moment);
         }
     }
 
-    fn emit(&mut self, event: &str, brand: u16, bucket: i64, fired: Option<usize>) {
-        let Some(inc) = self.incidents.get(&brand) else {
+    fn emit(&mut self, event: &str, brand: u16, bucket: i64, fired: Option<usize>, moment: Moment) {
+        let Some(mut body) = self.build_event(event, brand, bucket, fired) else {
             return;
         };
+        let Some(inc) = self.incidents.get_mut(&brand) else {
+            return;
+        };
+        if inc.labels.is_null() {
+            inc.labels = opening_labels(&body);
+        }
+        body["labels"] = inc.labels.clone();
+        if let Some(b) = self.broadcaster.as_mut() {
+            b.annotate(&mut body, brand, bucket, moment);
+        }
+        let id = inc.id.clone();
+        let severity = body["severity"].as_u64().unwrap_or(0);
+        let summary = body["summary"].as_str().unwrap_or_default().to_string();
+        self.metrics
+            .incident_events
+            .with_label_values(&[event])
+            .inc();
+        tracing::info!(incident = %id, event, severity, broadcast = body.get("broadcast").is_some(), "{summary}");
+        self.outputs.push(OutRecord {
+            key: Some(id.into_bytes()),
+            payload: serde_json::to_vec(&body).unwrap_or_default(),
+            headers: vec![("event".into(), event.as_bytes().to_vec())],
+        });
+    }
+
+    /// The JSON event of `event` for the brand's open incident.
+    fn build_event(
+        &self,
+        event: &str,
+        brand: u16,
+        bucket: i64,
+        fired: Option<usize>,
+    ) -> Option<serde_json::Value> {
+        let inc = self.incidents.get(&brand)?;
         let bs = self.cfg.bucket_secs as i64;
         let thr = self.cfg.detector.threshold;
         let trigger = inc.members[0];
         let focus = fired.unwrap_or(trigger);
         let s = &self.series[focus];
         // Every series has a step once a bucket has closed, and events follow closes.
-        let Some(step) = s.last else { return };
+        let step = s.last?;
         // Opened/updated explain the buckets that fired; resolved sums up the whole incident.
         let from = if event == "resolved" {
             inc.opened_bucket
@@ -544,16 +630,7 @@ impl SpikeStage {
             "urgent_share": ex.urgent_share,
             "explanation": ex,
         });
-        self.metrics
-            .incident_events
-            .with_label_values(&[event])
-            .inc();
-        tracing::info!(incident = %inc.id, event, severity, "{summary}");
-        self.outputs.push(OutRecord {
-            key: Some(inc.id.as_bytes().to_vec()),
-            payload: serde_json::to_vec(&body).unwrap_or_default(),
-            headers: vec![("event".into(), event.as_bytes().to_vec())],
-        });
+        Some(body)
     }
 }
 
@@ -569,6 +646,17 @@ impl Stage for SpikeStage {
         }
         if self.max_event_ms > Millis::MIN {
             self.close_until(self.max_event_ms);
+        }
+        if let Some(b) = self.broadcaster.as_mut() {
+            for m in batch.iter_mut() {
+                let Some(brand) = self.router.route_index(m) else {
+                    continue;
+                };
+                if b.is_broadcasting(brand as u16) {
+                    let lang = m.enrich.lang.clone().or_else(|| m.lang_hint.clone());
+                    b.cover(m, brand as u16, lang.as_deref().unwrap_or("und"));
+                }
+            }
         }
     }
 

@@ -1,0 +1,607 @@
+//! The mass-incident broadcast rule and its drafts.
+//!
+//! When many customers share one problem, the brand should post one public status update
+//! instead of answering each person. [`Rule::evaluate`] decides from an incident event whether
+//! that point is reached; [`Drafter::draft`] writes the status update and the short reply for
+//! affected customers in the incident's main languages, from editable templates
+//! (`pipelines/templates/<lang>.toml`, compiled in; `alerting.broadcast.templates` points at an
+//! operator's folder).
+//!
+//! The rule runs inside the spike stage, in event time, so backtests reproduce it exactly.
+//! Contract: one `initial` broadcast per incident, `reminder`s every `reminder_every_secs`
+//! while it stays open, one `resolved` when it resolves.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::event::IncidentEvent;
+
+/// `[alerting.broadcast]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BroadcastConfig {
+    pub enabled: bool,
+    /// Always required: this many unique authors in the incident's window (0 = no gate).
+    pub min_unique_authors: u64,
+    /// Any one of these triggers, when the gate holds (0 disables a trigger):
+    /// the incident's severity (1–10) …
+    pub min_severity: u8,
+    /// … the share of outage, safety and security intents …
+    pub min_critical_share: f64,
+    /// … growth: observed / expected …
+    pub min_growth: f64,
+    /// … an author with at least this many followers among the top influencers.
+    pub influencer_followers: u64,
+    /// A reminder draft this often while the incident stays open (0 = none).
+    pub reminder_every_secs: u64,
+    /// The public status page the drafts link to.
+    pub status_url: String,
+    /// At most this many draft languages, those with at least `min_language_share`.
+    pub languages: usize,
+    pub min_language_share: f64,
+    /// Used when no main language of the incident has a template.
+    pub default_language: String,
+    /// A folder of `<lang>.toml` templates (relative to the pipeline file); the built-in
+    /// ones when unset. Files there replace built-in languages and add new ones.
+    pub templates: Option<String>,
+    /// Affected mention ids listed in a broadcast.
+    pub affected_ids: usize,
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+impl Default for BroadcastConfig {
+    fn default() -> Self {
+        BroadcastConfig {
+            enabled: true,
+            min_unique_authors: 25,
+            min_severity: 7,
+            min_critical_share: 0.4,
+            min_growth: 8.0,
+            influencer_followers: 250_000,
+            reminder_every_secs: 1800,
+            status_url: "https://status.example.com".into(),
+            languages: 3,
+            min_language_share: 0.15,
+            default_language: "en".into(),
+            templates: None,
+            affected_ids: 500,
+            base_dir: PathBuf::from("."),
+        }
+    }
+}
+
+impl BroadcastConfig {
+    pub fn validate(&self, bad: &mut dyn FnMut(&str, &str)) {
+        if !(0.0..=1.0).contains(&self.min_critical_share) {
+            bad(
+                "alerting.broadcast.min_critical_share",
+                "must be between 0 and 1",
+            );
+        }
+        if !(0.0..=1.0).contains(&self.min_language_share) {
+            bad(
+                "alerting.broadcast.min_language_share",
+                "must be between 0 and 1",
+            );
+        }
+        if self.min_severity > 10 {
+            bad("alerting.broadcast.min_severity", "must be 0–10");
+        }
+        if self.languages == 0 {
+            bad("alerting.broadcast.languages", "must be at least 1");
+        }
+        match Templates::load(self) {
+            Err(e) => bad("alerting.broadcast.templates", &e.to_string()),
+            Ok(t) if !t.by_lang.contains_key(&self.default_language) => bad(
+                "alerting.broadcast.default_language",
+                &format!(
+                    "has no template; add {}.toml to the templates folder",
+                    self.default_language
+                ),
+            ),
+            Ok(_) => {}
+        }
+    }
+}
+
+/// What a broadcast event carries (the `broadcast` field of an incident event).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Broadcast {
+    /// `initial`, `reminder` or `resolved`.
+    pub kind: String,
+    /// Why the rule holds: "142 unique authors ≥ 25", "outage/safety share 0.71 ≥ 0.40".
+    pub reasons: Vec<String>,
+    /// Drafts in the incident's main languages, most common first.
+    pub drafts: Vec<Draft>,
+    pub status_url: String,
+    /// Mentions the update covers (their individual replies can point to it).
+    pub affected_mention_ids: Vec<String>,
+    pub affected_authors: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(default)]
+pub struct Draft {
+    pub lang: String,
+    /// The public post: a status update, a reminder, or the resolution.
+    pub status_update: String,
+    /// The short reply to each affected customer.
+    pub customer_reply: String,
+}
+
+/// The decision part: thresholds only.
+pub struct Rule<'a>(pub &'a BroadcastConfig);
+
+impl Rule<'_> {
+    /// `Some(reasons)` when the incident needs a public update.
+    pub fn evaluate(&self, ev: &IncidentEvent) -> Option<Vec<String>> {
+        let c = self.0;
+        if !c.enabled {
+            return None;
+        }
+        let authors = ev.explanation.unique_authors;
+        if authors < c.min_unique_authors {
+            return None;
+        }
+        let mut reasons = vec![format!(
+            "{authors} unique authors ≥ {}",
+            c.min_unique_authors
+        )];
+        let n = reasons.len();
+        if c.min_severity > 0 && ev.severity >= c.min_severity {
+            reasons.push(format!("severity {} ≥ {}", ev.severity, c.min_severity));
+        }
+        let critical = ev.critical_share();
+        if c.min_critical_share > 0.0 && critical >= c.min_critical_share {
+            reasons.push(format!(
+                "outage/safety/security share {critical:.2} ≥ {:.2}",
+                c.min_critical_share
+            ));
+        }
+        if c.min_growth > 0.0 && ev.stats.ratio >= c.min_growth {
+            reasons.push(format!(
+                "{:.1}× the expected volume ≥ {:.1}×",
+                ev.stats.ratio, c.min_growth
+            ));
+        }
+        if c.influencer_followers > 0 {
+            if let Some(i) = ev
+                .explanation
+                .top_influencers
+                .iter()
+                .find(|i| i.followers >= c.influencer_followers)
+            {
+                reasons.push(format!(
+                    "influencer @{} ({} followers) involved",
+                    i.author, i.followers
+                ));
+            }
+        }
+        (reasons.len() > n).then_some(reasons)
+    }
+}
+
+/// One language's templates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub language: String,
+    pub status_update: String,
+    pub status_reminder: String,
+    pub status_resolved: String,
+    pub customer_reply: String,
+    pub resolved_reply: String,
+    /// intent → how the language names the problem ("a service disruption").
+    pub problems: HashMap<String, String>,
+}
+
+const PLACEHOLDERS: &[&str] = &[
+    "brand",
+    "problem",
+    "since",
+    "duration",
+    "affected",
+    "status_url",
+    "theme",
+];
+
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("en", include_str!("../../pipelines/templates/en.toml")),
+    ("fr", include_str!("../../pipelines/templates/fr.toml")),
+    ("de", include_str!("../../pipelines/templates/de.toml")),
+    ("es", include_str!("../../pipelines/templates/es.toml")),
+    ("ru", include_str!("../../pipelines/templates/ru.toml")),
+    ("is", include_str!("../../pipelines/templates/is.toml")),
+    ("pt", include_str!("../../pipelines/templates/pt.toml")),
+    ("it", include_str!("../../pipelines/templates/it.toml")),
+    ("nl", include_str!("../../pipelines/templates/nl.toml")),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("cannot read templates {file}: {source}; check `alerting.broadcast.templates`")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    #[error("{file}: {message}; fix the template (see pipelines/templates/en.toml)")]
+    Parse { file: String, message: String },
+}
+
+/// Every language's templates.
+#[derive(Debug, Clone)]
+pub struct Templates {
+    by_lang: HashMap<String, Template>,
+}
+
+impl Templates {
+    pub fn load(cfg: &BroadcastConfig) -> Result<Self, TemplateError> {
+        let mut by_lang = HashMap::new();
+        for (lang, text) in BUILTIN {
+            let t = parse(text, &format!("built-in {lang}.toml"))?;
+            by_lang.insert(t.language.clone(), t);
+        }
+        if let Some(dir) = &cfg.templates {
+            let dir = cfg.base_dir.join(dir);
+            for t in load_dir(&dir)? {
+                by_lang.insert(t.language.clone(), t);
+            }
+        }
+        Ok(Templates { by_lang })
+    }
+
+    pub fn languages(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.by_lang.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn load_dir(dir: &Path) -> Result<Vec<Template>, TemplateError> {
+    let read = |source| TemplateError::Read {
+        file: dir.display().to_string(),
+        source,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(read)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    paths.sort();
+    let mut out = Vec::new();
+    for p in paths {
+        let file = p.display().to_string();
+        let text = std::fs::read_to_string(&p).map_err(|source| TemplateError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        let t = parse(&text, &file)?;
+        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        if t.language != stem {
+            return Err(TemplateError::Parse {
+                file,
+                message: format!("`language = \"{}\"` must match the file name", t.language),
+            });
+        }
+        out.push(t);
+    }
+    Ok(out)
+}
+
+fn parse(text: &str, file: &str) -> Result<Template, TemplateError> {
+    let t: Template = toml::from_str(text).map_err(|e| TemplateError::Parse {
+        file: file.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    for (field, s) in [
+        ("status_update", &t.status_update),
+        ("status_reminder", &t.status_reminder),
+        ("status_resolved", &t.status_resolved),
+        ("customer_reply", &t.customer_reply),
+        ("resolved_reply", &t.resolved_reply),
+    ] {
+        if let Some(bad) = placeholders(s).find(|p| !PLACEHOLDERS.contains(p)) {
+            return Err(TemplateError::Parse {
+                file: file.to_string(),
+                message: format!(
+                    "`{field}` uses unknown placeholder {{{bad}}}; known: {}",
+                    PLACEHOLDERS.join(", ")
+                ),
+            });
+        }
+    }
+    if !t.problems.contains_key("other") {
+        return Err(TemplateError::Parse {
+            file: file.to_string(),
+            message: "[problems] needs at least `other`".into(),
+        });
+    }
+    Ok(t)
+}
+
+fn placeholders(s: &str) -> impl Iterator<Item = &str> {
+    s.split('{')
+        .skip(1)
+        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
+}
+
+fn render(template: &str, vars: &[(&str, String)]) -> String {
+    let mut out = template.to_string();
+    for (k, v) in vars {
+        out = out.replace(&format!("{{{k}}}"), v);
+    }
+    out
+}
+
+/// Writes drafts from templates.
+pub struct Drafter {
+    cfg: BroadcastConfig,
+    templates: Templates,
+}
+
+impl Drafter {
+    pub fn new(cfg: &BroadcastConfig) -> Result<Self, TemplateError> {
+        Ok(Drafter {
+            cfg: cfg.clone(),
+            templates: Templates::load(cfg)?,
+        })
+    }
+
+    pub fn config(&self) -> &BroadcastConfig {
+        &self.cfg
+    }
+
+    /// The incident's main languages that have a template, most common first.
+    pub fn languages(&self, ev: &IncidentEvent) -> Vec<String> {
+        let mut langs: Vec<String> = ev
+            .explanation
+            .languages
+            .iter()
+            .filter(|s| s.share >= self.cfg.min_language_share)
+            .map(|s| s.value.clone())
+            .filter(|l| self.templates.by_lang.contains_key(l))
+            .take(self.cfg.languages)
+            .collect();
+        if langs.is_empty() {
+            langs.push(self.cfg.default_language.clone());
+        }
+        langs
+    }
+
+    /// The reply a covered mention in `lang` gets (the default language's when `lang` has
+    /// no template).
+    pub fn reply(&self, lang: &str, ev: &IncidentEvent, brand_name: &str) -> String {
+        let t = self.template(lang);
+        render(&t.customer_reply, &self.vars(t, ev, brand_name))
+    }
+
+    fn template(&self, lang: &str) -> &Template {
+        self.templates
+            .by_lang
+            .get(lang)
+            .or_else(|| self.templates.by_lang.get(&self.cfg.default_language))
+            .or_else(|| self.templates.by_lang.get("en"))
+            .expect("the built-in English template exists")
+    }
+
+    fn vars<'a>(
+        &'a self,
+        t: &'a Template,
+        ev: &'a IncidentEvent,
+        brand_name: &'a str,
+    ) -> Vec<(&'a str, String)> {
+        let intent = ev.main("intent");
+        let problem = t
+            .problems
+            .get(&intent)
+            .or_else(|| t.problems.get("other"))
+            .cloned()
+            .unwrap_or_default();
+        let opened = IncidentEvent::secs(&ev.opened_at);
+        let since = chrono::DateTime::from_timestamp(opened, 0)
+            .map(|d| d.format("%H:%M").to_string())
+            .unwrap_or_default();
+        let end = ev
+            .resolved_at
+            .as_deref()
+            .map_or(IncidentEvent::secs(&ev.at), IncidentEvent::secs);
+        let mins = ((end - opened).max(0) + 59) / 60;
+        vec![
+            ("brand", brand_name.to_string()),
+            ("problem", problem),
+            ("since", since),
+            ("duration", format!("{mins} min")),
+            ("affected", ev.explanation.unique_authors.to_string()),
+            ("status_url", self.cfg.status_url.clone()),
+            (
+                "theme",
+                ev.explanation
+                    .themes
+                    .first()
+                    .map(|t| t.label.clone())
+                    .unwrap_or_default(),
+            ),
+        ]
+    }
+
+    /// Drafts of `kind` (`initial`, `reminder`, `resolved`) for `ev`.
+    pub fn draft(
+        &self,
+        ev: &IncidentEvent,
+        kind: &str,
+        reasons: Vec<String>,
+        brand_name: &str,
+    ) -> Broadcast {
+        let drafts = self
+            .languages(ev)
+            .into_iter()
+            .map(|lang| {
+                let t = self.template(&lang);
+                let vars = self.vars(t, ev, brand_name);
+                let (status, reply) = match kind {
+                    "resolved" => (&t.status_resolved, &t.resolved_reply),
+                    "reminder" => (&t.status_reminder, &t.customer_reply),
+                    _ => (&t.status_update, &t.customer_reply),
+                };
+                Draft {
+                    lang,
+                    status_update: render(status, &vars),
+                    customer_reply: render(reply, &vars),
+                }
+            })
+            .collect();
+        Broadcast {
+            kind: kind.to_string(),
+            reasons,
+            drafts,
+            status_url: self.cfg.status_url.clone(),
+            affected_mention_ids: ev
+                .explanation
+                .mention_ids
+                .iter()
+                .take(self.cfg.affected_ids)
+                .cloned()
+                .collect(),
+            affected_authors: ev.explanation.unique_authors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stages::spikes::explain::{Influencer, Share};
+
+    fn event() -> IncidentEvent {
+        let mut ev = IncidentEvent {
+            event: "opened".into(),
+            incident_id: "northwind-20261123T1000Z".into(),
+            brand: "northwind".into(),
+            opened_at: "2026-11-23T10:00:00Z".into(),
+            at: "2026-11-23T10:03:00Z".into(),
+            severity: 5,
+            ..Default::default()
+        };
+        ev.stats.ratio = 3.0;
+        ev.explanation.unique_authors = 40;
+        ev.explanation.languages = vec![
+            Share {
+                value: "fr".into(),
+                share: 0.7,
+            },
+            Share {
+                value: "en".into(),
+                share: 0.2,
+            },
+            Share {
+                value: "xx".into(),
+                share: 0.1,
+            },
+        ];
+        ev.explanation.intents = vec![
+            Share {
+                value: "outage".into(),
+                share: 0.5,
+            },
+            Share {
+                value: "complaint".into(),
+                share: 0.3,
+            },
+        ];
+        ev.explanation.mention_ids = vec!["a".into(), "b".into()];
+        ev
+    }
+
+    #[test]
+    fn the_rule_needs_the_gate_and_one_trigger() {
+        let cfg = BroadcastConfig::default();
+        let mut ev = event();
+        let reasons = Rule(&cfg).evaluate(&ev).expect("outage share 0.5 ≥ 0.4");
+        assert!(reasons[1].contains("outage/safety/security share 0.50"));
+        ev.explanation.unique_authors = 10;
+        assert!(Rule(&cfg).evaluate(&ev).is_none(), "below the author gate");
+        ev.explanation.unique_authors = 40;
+        ev.explanation.intents[0].value = "question".into();
+        assert!(Rule(&cfg).evaluate(&ev).is_none(), "no trigger holds");
+        ev.explanation.top_influencers = vec![Influencer {
+            author: "bigvoice".into(),
+            followers: 900_000,
+            verified: true,
+            mention_id: "m".into(),
+        }];
+        let r = Rule(&cfg).evaluate(&ev).unwrap();
+        assert!(r.iter().any(|r| r.contains("@bigvoice")), "{r:?}");
+        let off = BroadcastConfig {
+            enabled: false,
+            ..cfg
+        };
+        assert!(Rule(&off).evaluate(&ev).is_none());
+    }
+
+    #[test]
+    fn drafts_follow_the_incident_languages() {
+        let d = Drafter::new(&BroadcastConfig::default()).unwrap();
+        let b = d.draft(&event(), "initial", vec![], "Northwind Air");
+        let langs: Vec<_> = b.drafts.iter().map(|d| d.lang.as_str()).collect();
+        assert_eq!(
+            langs,
+            ["fr", "en"],
+            "xx is under the share and has no template"
+        );
+        assert!(
+            b.drafts[0]
+                .status_update
+                .contains("une interruption de service avec Northwind Air depuis 10:00 UTC"),
+            "{}",
+            b.drafts[0].status_update
+        );
+        assert!(b.drafts[0]
+            .status_update
+            .contains("https://status.example.com"));
+        assert!(b.drafts[1].customer_reply.contains("a service disruption"));
+        assert_eq!(b.affected_mention_ids, ["a", "b"]);
+        let r = d.draft(&event(), "resolved", vec![], "Northwind Air");
+        assert!(r.drafts[0].status_update.starts_with("Résolu"));
+        assert!(!r.drafts[0].status_update.contains('{'));
+    }
+
+    #[test]
+    fn every_builtin_template_renders_without_leftover_placeholders() {
+        let d = Drafter::new(&BroadcastConfig::default()).unwrap();
+        for lang in ["en", "fr", "de", "es", "ru", "is", "pt", "it", "nl"] {
+            let mut ev = event();
+            ev.explanation.languages = vec![Share {
+                value: lang.into(),
+                share: 1.0,
+            }];
+            for kind in ["initial", "reminder", "resolved"] {
+                let b = d.draft(&ev, kind, vec![], "Globex");
+                assert_eq!(b.drafts.len(), 1);
+                for s in [&b.drafts[0].status_update, &b.drafts[0].customer_reply] {
+                    assert!(!s.contains('{') && !s.contains('}'), "{lang} {kind}: {s}");
+                }
+                assert_eq!(b.drafts[0].lang, lang);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_placeholders_and_wrong_file_names_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let en = BUILTIN[0].1.replace("{status_url}.\"", "{status_link}.\"");
+        std::fs::write(dir.path().join("en.toml"), en).unwrap();
+        let cfg = BroadcastConfig {
+            templates: Some(dir.path().display().to_string()),
+            ..Default::default()
+        };
+        let e = Templates::load(&cfg).unwrap_err().to_string();
+        assert!(e.contains("{status_link}"), "{e}");
+        std::fs::write(dir.path().join("en.toml"), BUILTIN[0].1).unwrap();
+        std::fs::rename(dir.path().join("en.toml"), dir.path().join("xx.toml")).unwrap();
+        let e = Templates::load(&cfg).unwrap_err().to_string();
+        assert!(e.contains("must match the file name"), "{e}");
+    }
+}

@@ -1,0 +1,690 @@
+//! Alert routing against the real Prometheus Alertmanager (Debian `prometheus-alertmanager`,
+//! started on loopback with a temporary config) and local HTTP receivers:
+//!
+//! - a simulated incident run through the whole pipeline reaches Alertmanager with the right
+//!   labels and annotations, grouped, then resolves; the broadcast alert carries drafts in the
+//!   incident's language and later mentions are marked as covered;
+//! - Alertmanager stopped during an incident: notifications queue in the outbox and arrive
+//!   after the restart, none lost, none duplicated, and the other receivers are not held up;
+//! - a silence created with `amtool` mutes the incident's alert;
+//! - a receiver that rejects a notification (HTTP 400) does not block the queue.
+//!
+//! Without the Alertmanager binaries these tests say so and pass, unless
+//! `TOCSIN_REQUIRE_EXTERNAL=1` (set by `.ci/run`) makes that a failure.
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tocsin::alerting::event::IncidentEvent;
+use tocsin::alerting::{Alerter, AlertingConfig};
+use tocsin::config::{FileSinkConfig, SinkConfig};
+use tocsin::metrics::Metrics;
+use tocsin::pipeline::{Health, Shutdown};
+use tocsin::simulate::{IncidentSpec, SimConfig, Simulator};
+use tocsin::sources::{generator::GeneratorSource, Source};
+
+const AM_BIN: &str = "prometheus-alertmanager";
+
+fn have_alertmanager() -> bool {
+    let found = Command::new(AM_BIN)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        let msg = format!(
+            "{AM_BIN} not found: install the Debian package prometheus-alertmanager (.ci/run does)"
+        );
+        assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// What a local HTTP receiver got: path, Idempotency-Key, JSON body.
+type Hits = Arc<Mutex<Vec<(String, Option<String>, serde_json::Value)>>>;
+
+/// A local HTTP receiver on loopback; paths starting with `/reject` answer 400.
+async fn webhook() -> (String, Hits) {
+    let hits: Hits = Arc::default();
+    let h = hits.clone();
+    let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
+        let h = h.clone();
+        async move {
+            let key = headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            h.lock().unwrap().push((uri.path().to_string(), key, json));
+            if uri.path().starts_with("/reject") {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}"), hits)
+}
+
+fn hits_on(hits: &Hits, path: &str) -> Vec<(Option<String>, serde_json::Value)> {
+    hits.lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, _, _)| p == path)
+        .map(|(_, k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// A real Alertmanager on loopback whose only receiver posts to `{hook}/am`.
+struct Am {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl Am {
+    fn start(hook: &str) -> Am {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("am.yml"),
+            format!(
+                r#"route:
+  receiver: hook
+  group_by: [alertname, brand, incident_id]
+  group_wait: 1s
+  group_interval: 1s
+  repeat_interval: 4h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: {hook}/am
+        send_resolved: true
+"#
+            ),
+        )
+        .unwrap();
+        let mut am = Am {
+            child: None,
+            dir,
+            port,
+        };
+        am.spawn();
+        am
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let d = self.dir.path();
+        let child = Command::new(AM_BIN)
+            .arg(format!("--config.file={}", d.join("am.yml").display()))
+            .arg(format!("--storage.path={}", d.join("data").display()))
+            .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus-alertmanager");
+        self.child = Some(child);
+        let ready = format!("{}/-/ready", self.url());
+        let until = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < until {
+            if http::blocking_get_ok(&ready) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("alertmanager did not become ready on port {}", self.port);
+    }
+
+    /// Graceful stop (SIGTERM), so its notification log is saved as in production.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").arg(c.id().to_string()).status();
+            let _ = c.wait();
+        }
+    }
+
+    fn amtool(&self, args: &[&str]) -> String {
+        let out = Command::new("amtool")
+            .arg(format!("--alertmanager.url={}", self.url()))
+            .args(args)
+            .output()
+            .expect("run amtool");
+        assert!(
+            out.status.success(),
+            "amtool {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+}
+
+impl Drop for Am {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A blocking GET without a second HTTP client crate.
+mod http {
+    pub fn blocking_get_ok(url: &str) -> bool {
+        let url = url.strip_prefix("http://").unwrap_or(url);
+        let (host, path) = url.split_once('/').unwrap_or((url, ""));
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(host) else {
+            return false;
+        };
+        let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+        let req = format!("GET /{path} HTTP/1.0\r\nHost: {host}\r\n\r\n");
+        if s.write_all(req.as_bytes()).is_err() {
+            return false;
+        }
+        let mut buf = String::new();
+        let _ = s.read_to_string(&mut buf);
+        buf.starts_with("HTTP/1.0 200") || buf.starts_with("HTTP/1.1 200")
+    }
+}
+
+async fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) {
+    let until = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < until {
+        if ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {secs} s waiting for {what}");
+}
+
+/// Alertmanager webhook payloads for an incident: (status, alertname) in arrival order.
+fn am_notices(hits: &Hits, incident: &str) -> Vec<(String, String)> {
+    hits_on(hits, "/am")
+        .into_iter()
+        .filter(|(_, v)| v["groupLabels"]["incident_id"] == incident)
+        .map(|(_, v)| {
+            (
+                v["status"].as_str().unwrap_or_default().to_string(),
+                v["groupLabels"]["alertname"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn alerting_config(toml_text: &str, outbox: &std::path::Path) -> AlertingConfig {
+    let mut c: AlertingConfig = toml::from_str(toml_text).unwrap();
+    c.outbox = outbox.display().to_string();
+    let mut problems = Vec::new();
+    c.validate(&mut |p, m| problems.push(format!("{p}: {m}")));
+    assert!(problems.is_empty(), "{problems:?}");
+    c
+}
+
+fn incident(brand: &str, event: &str, minutes_ago: i64) -> IncidentEvent {
+    let now = chrono::Utc::now();
+    let t = |m: i64| {
+        (now - chrono::Duration::minutes(m)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    let mut ev = IncidentEvent {
+        event: event.into(),
+        incident_id: format!("{brand}-test"),
+        brand: brand.into(),
+        opened_at: t(30),
+        at: t(minutes_ago),
+        resolved_at: (event == "resolved").then(|| t(minutes_ago)),
+        severity: 6,
+        summary: format!("{brand}: 80 unique authors in 5 min vs 4.0 expected"),
+        ..Default::default()
+    };
+    ev.explanation.unique_authors = 80;
+    ev.labels.insert("level".into(), "6".into());
+    ev
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alertmanager_down_during_an_incident_loses_and_duplicates_nothing() {
+    if !have_alertmanager() {
+        return;
+    }
+    let (hook, hits) = webhook().await;
+    let mut am = Am::start(&hook);
+    let outbox = tempfile::tempdir().unwrap();
+    let cfg = alerting_config(
+        &format!(
+            r#"
+initial_backoff_ms = 100
+max_backoff_secs = 1
+alertmanager_resend_secs = 2
+[[receivers]]
+name = "am"
+type = "alertmanager"
+url = "{}"
+[[receivers]]
+name = "care"
+type = "webhook"
+url = "{hook}/care"
+[[receivers]]
+name = "broken"
+type = "webhook"
+url = "{hook}/reject"
+"#,
+            am.url()
+        ),
+        outbox.path(),
+    );
+    let metrics = Arc::new(Metrics::new("test"));
+    let alerter = Alerter::start(&cfg, "test", metrics.clone())
+        .unwrap()
+        .unwrap();
+    let id = "northwind-test";
+
+    alerter
+        .enqueue_event(&incident("northwind", "opened", 25))
+        .unwrap();
+    wait_for("the firing notification from Alertmanager", 20, || {
+        am_notices(&hits, id).contains(&("firing".into(), "TocsinIncident".into()))
+    })
+    .await;
+
+    am.stop();
+    alerter
+        .enqueue_event(&incident("northwind", "updated", 15))
+        .unwrap();
+    alerter
+        .enqueue_event(&incident("northwind", "resolved", 5))
+        .unwrap();
+    // The webhook receiver is not held up by Alertmanager being down.
+    wait_for("the care webhook to get all three events", 10, || {
+        hits_on(&hits, "/care").len() == 3
+    })
+    .await;
+    wait_for("retries against the stopped Alertmanager", 10, || {
+        metrics
+            .notifications
+            .with_label_values(&["am", "retried"])
+            .get()
+            >= 2
+    })
+    .await;
+    assert_eq!(
+        alerter.queued()["am"],
+        2,
+        "updated and resolved wait in the outbox"
+    );
+
+    am.spawn();
+    wait_for("the resolved notification after the restart", 30, || {
+        am_notices(&hits, id).contains(&("resolved".into(), "TocsinIncident".into()))
+    })
+    .await;
+    // Give Alertmanager time to send anything extra it would.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(
+        am_notices(&hits, id),
+        [
+            ("firing".to_string(), "TocsinIncident".to_string()),
+            ("resolved".to_string(), "TocsinIncident".to_string())
+        ],
+        "one firing and one resolved notification, nothing lost or repeated"
+    );
+    let care = hits_on(&hits, "/care");
+    let mut keys: Vec<_> = care.iter().map(|(k, _)| k.clone().unwrap()).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 3, "three distinct idempotency keys");
+    let events: Vec<_> = care
+        .iter()
+        .map(|(_, v)| v["event"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(events, ["opened", "updated", "resolved"], "in order");
+    assert_eq!(care[2].1["status"], "resolved");
+    assert_eq!(care[0].1["alert"]["labels"]["brand"], "northwind");
+
+    // The rejecting receiver: every notification tried once, kept aside, none blocking.
+    wait_for("the broken receiver's failures", 10, || {
+        metrics
+            .notifications
+            .with_label_values(&["broken", "failed"])
+            .get()
+            == 3
+    })
+    .await;
+    let failed = std::fs::read_to_string(outbox.path().join("broken/failed.jsonl")).unwrap();
+    assert_eq!(failed.lines().count(), 3);
+    assert!(failed.contains("HTTP 400"), "{failed}");
+
+    let left = alerter.shutdown(Some(Duration::from_secs(5))).await;
+    assert!(left.is_empty(), "outboxes drained: {left:?}");
+    assert_eq!(
+        metrics
+            .notifications
+            .with_label_values(&["am", "sent"])
+            .get(),
+        3
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_amtool_silence_mutes_the_incident() {
+    if !have_alertmanager() {
+        return;
+    }
+    let (hook, hits) = webhook().await;
+    let am = Am::start(&hook);
+    am.amtool(&[
+        "silence",
+        "add",
+        "brand=globex",
+        "--comment=planned maintenance",
+        "--author=test",
+        "--duration=1h",
+    ]);
+    let outbox = tempfile::tempdir().unwrap();
+    let cfg = alerting_config(
+        &format!(
+            "[[receivers]]\nname = \"am\"\ntype = \"alertmanager\"\nurl = \"{}\"\n",
+            am.url()
+        ),
+        outbox.path(),
+    );
+    let metrics = Arc::new(Metrics::new("test"));
+    let alerter = Alerter::start(&cfg, "test", metrics.clone())
+        .unwrap()
+        .unwrap();
+    alerter
+        .enqueue_event(&incident("globex", "opened", 20))
+        .unwrap();
+    alerter
+        .enqueue_event(&incident("skyline", "opened", 20))
+        .unwrap();
+    wait_for("the unsilenced brand's notification", 20, || {
+        !am_notices(&hits, "skyline-test").is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        am_notices(&hits, "globex-test").is_empty(),
+        "the silenced alert was not sent"
+    );
+    let silenced = am.amtool(&["alert", "query", "--silenced", "brand=globex", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&silenced).unwrap();
+    let alerts = v.as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{silenced}");
+    assert_eq!(alerts[0]["status"]["state"], "suppressed");
+    assert_eq!(alerts[0]["labels"]["alertname"], "TocsinIncident");
+    alerter.shutdown(Some(Duration::from_secs(2))).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_simulated_incident_flows_from_mentions_to_alertmanager_and_back() {
+    if !have_alertmanager() {
+        return;
+    }
+    let (hook, hits) = webhook().await;
+    let am = Am::start(&hook);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tocsin::demo::default_config().unwrap();
+    cfg.stages.spikes.detector.min_calibration_days = 1;
+    cfg.stages.spikes.detector.resolve_after_secs = 600;
+    let file = |name: &str| {
+        SinkConfig::File(FileSinkConfig {
+            path: dir.path().join(name).display().to_string(),
+            fsync: false,
+        })
+    };
+    cfg.sink = file("enriched.jsonl");
+    cfg.dead_letter = file("dlq.jsonl");
+    cfg.stages.spikes.incidents = file("incidents.jsonl");
+    let alerting = format!(
+        r#"
+dashboard_url = "http://grafana.local/d/tocsin-brands"
+extra_labels = {{ team = "care" }}
+alertmanager_resend_secs = 2
+[broadcast]
+min_unique_authors = 10
+min_growth = 3.0
+status_url = "https://status.northwind.example"
+[[receivers]]
+name = "am"
+type = "alertmanager"
+url = "{}"
+[[receivers]]
+name = "comms"
+type = "webhook"
+url = "{hook}/comms"
+format = "slack"
+[route]
+receiver = "am"
+[[route.routes]]
+matchers = ['alertname="BroadcastUpdateNeeded"']
+receiver = "comms"
+continue = true
+[[route.routes]]
+matchers = ['brand=~".+"']
+receiver = "am"
+"#,
+        am.url()
+    );
+    cfg.alerting = alerting_config(&alerting, &dir.path().join("outbox"));
+    cfg.validate(std::path::Path::new("test")).unwrap();
+
+    // One day of history (calibration), then a French login outage, then calm.
+    let history = 1440 + 60;
+    let minutes = history + 100;
+    let now = chrono::Utc::now().timestamp_millis();
+    let spec = format!(
+        "name=login,brand=northwind,lang=fr,product=app,start={},duration=25,factor=8",
+        history + 20
+    );
+    let sim = Simulator::new(SimConfig {
+        seed: 5,
+        start_ms: now - minutes as i64 * 60_000,
+        minutes,
+        per_minute: 20.0,
+        malformed_rate: 0.0,
+        incidents: vec![IncidentSpec::parse(&spec, 0).unwrap()],
+        ..SimConfig::default()
+    });
+    // History at full speed; the last 100 simulated minutes over ~8 s of wall time, so that
+    // Alertmanager sees the alert firing before it resolves.
+    let live_from = now - 100 * 60_000;
+    let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = live.clone();
+    let records = sim.map(move |i| {
+        if i.truth.created_at_ms >= live_from {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        i.record
+    });
+    let source = Source::Generator(GeneratorSource::new(Box::new(records), 250.0).pace_from(live));
+    let metrics = Arc::new(Metrics::new("test"));
+    let clock = tocsin::clock::system();
+    let stages = tocsin::stages::build(&cfg, clock.clone(), metrics.clone()).unwrap();
+    let (_shutdown, stop) = Shutdown::new();
+    let pipeline = tocsin::assemble::pipeline(
+        &cfg,
+        stages,
+        clock,
+        metrics.clone(),
+        Arc::new(Health::default()),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    pipeline.run(source, stop).await.unwrap();
+
+    let (events, _) = tocsin::alerting::history::read_file(
+        &dir.path().join("incidents.jsonl").display().to_string(),
+    )
+    .unwrap();
+    for e in &events {
+        eprintln!(
+            "{} {} {} sev {} {}",
+            e.event,
+            e.at,
+            e.broadcast.as_ref().map_or("-", |b| b.kind.as_str()),
+            e.severity,
+            e.summary
+        );
+    }
+    let states = tocsin::alerting::history::fold(events.clone());
+    assert_eq!(states.len(), 1, "one incident: {states:#?}");
+    let inc = &states[0];
+    assert_eq!(
+        (inc.brand.as_str(), inc.state.as_str()),
+        ("northwind", "resolved")
+    );
+    assert_eq!(
+        inc.broadcast.as_deref(),
+        Some("resolved"),
+        "broadcast, then its resolution"
+    );
+
+    wait_for("Alertmanager's resolved notifications", 30, || {
+        am_notices(&hits, &inc.incident_id)
+            .iter()
+            .filter(|(s, _)| s == "resolved")
+            .count()
+            == 2
+    })
+    .await;
+    let all_am = hits_on(&hits, "/am");
+    let firing = all_am
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| v["status"] == "firing" && v["groupLabels"]["alertname"] == "TocsinIncident")
+        .expect("the incident alert fired in Alertmanager");
+    let alert = &firing["alerts"][0];
+    let labels = &alert["labels"];
+    for (k, want) in [
+        ("brand", "northwind"),
+        ("team", "care"),
+        ("pipeline", "demo"),
+    ] {
+        assert_eq!(labels[k], want, "{k}: {labels}");
+    }
+    for k in ["lang", "intent", "platform", "level", "key"] {
+        assert!(
+            labels[k].as_str().is_some_and(|v| !v.is_empty()),
+            "{k}: {labels}"
+        );
+    }
+    assert!(["info", "warning", "critical"].contains(&labels["severity"].as_str().unwrap()));
+    assert_eq!(
+        firing["groupLabels"]["incident_id"],
+        inc.incident_id.as_str(),
+        "grouped per incident"
+    );
+    let ann = &alert["annotations"];
+    assert!(
+        ann["summary"].as_str().unwrap().starts_with("northwind"),
+        "{ann}"
+    );
+    assert!(
+        ann["description"]
+            .as_str()
+            .unwrap()
+            .contains("unique authors"),
+        "{ann}"
+    );
+    assert!(
+        ann["dashboard"]
+            .as_str()
+            .unwrap()
+            .contains("var-brand=northwind"),
+        "{ann}"
+    );
+    assert!(alert["generatorURL"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://grafana.local"));
+
+    let broadcast = all_am
+        .iter()
+        .map(|(_, v)| v)
+        .find(|v| v["groupLabels"]["alertname"] == "BroadcastUpdateNeeded")
+        .expect("the broadcast alert reached Alertmanager");
+    let b = &broadcast["alerts"][0]["annotations"];
+    // Drafts in the incident's main languages (English when they have no template).
+    let langs = b["languages"].as_str().unwrap();
+    let first = langs.split(',').next().unwrap();
+    let draft = b[format!("status_update_{first}")]
+        .as_str()
+        .expect("a draft");
+    assert!(
+        draft.contains("Northwind Air") && draft.contains("https://status.northwind.example"),
+        "{draft}"
+    );
+    assert!(!b["affected_mention_ids"].as_str().unwrap().is_empty());
+    // The Slack-style receiver only gets broadcast notifications (routing with `continue`).
+    let comms = hits_on(&hits, "/comms");
+    assert!(!comms.is_empty());
+    for (_, v) in &comms {
+        let text = v["text"].as_str().unwrap();
+        assert!(
+            text.contains("Draft status update") || text.contains("RESOLVED"),
+            "{text}"
+        );
+    }
+    // Mentions after the broadcast point agents to the public update.
+    let enriched = std::fs::read_to_string(dir.path().join("enriched.jsonl")).unwrap();
+    let covered: Vec<serde_json::Value> = enriched
+        .lines()
+        .filter(|l| l.contains("\"covered_by\""))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!covered.is_empty(), "no mention was marked as covered");
+    let c = &covered[0];
+    assert_eq!(c["covered_by"]["incident_id"], inc.incident_id.as_str());
+    assert!(c["covered_by"]["reply"]
+        .as_str()
+        .unwrap()
+        .contains("https://status.northwind.example"));
+    assert_eq!(
+        metrics
+            .notifications
+            .with_label_values(&["am", "failed"])
+            .get(),
+        0
+    );
+}
+
+#[test]
+fn the_shipped_alertmanager_config_is_valid() {
+    if !have_alertmanager() {
+        return;
+    }
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/alertmanager.yml");
+    let out = Command::new("amtool")
+        .args(["check-config", path])
+        .output()
+        .expect("run amtool");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
