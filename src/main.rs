@@ -580,49 +580,8 @@ fn eval_scoring(a: EvalScoringArgs) -> Result<()> {
 }
 
 fn incidents(a: IncidentsArgs) -> Result<()> {
-    use tocsin::alerting::history;
     let cfg = a.config.as_deref().map(PipelineConfig::load).transpose()?;
-    let (events, bad) = match (&a.input, cfg.as_ref().map(|c| &c.stages.spikes.incidents)) {
-        (Some(path), _) | (None, Some(SinkConfig::File(FileSinkConfig { path, .. }))) => {
-            history::read_file(path)
-                .with_context(|| format!("cannot read incidents from {path}"))?
-        }
-        (None, Some(SinkConfig::Kafka(k))) => {
-            history::read_kafka(&k.brokers, &k.topic, std::time::Duration::from_secs(10))
-                .with_context(|| format!("cannot read topic {} from {}", k.topic, k.brokers))?
-        }
-        (None, None) => history::read_file("tocsin-incidents.jsonl").context(
-            "cannot read tocsin-incidents.jsonl; give --input FILE or --config PIPELINE",
-        )?,
-    };
-    let mut states = history::fold(events);
-    let open = states.iter().filter(|s| s.state == "open").count();
-    if !a.all {
-        let mut shown = 0;
-        states.retain(|s| {
-            shown += 1;
-            s.state == "open" || shown <= open + 20
-        });
-    }
-    if a.json {
-        for s in &states {
-            println!("{}", serde_json::to_string(s)?);
-        }
-    } else {
-        print!("{}", history::table(&states));
-        println!("{open} open, {} listed", states.len());
-    }
-    if bad > 0 {
-        eprintln!("warning: {bad} record(s) were not incident events");
-    }
-    if let Some(cfg) = &cfg {
-        for r in &cfg.alerting.receivers {
-            let dir = std::path::Path::new(&cfg.alerting.outbox).join(&r.name);
-            if dir.exists() {
-                let n = tocsin::alerting::outbox::Outbox::pending(&dir)?;
-                eprintln!("receiver {}: {n} notification(s) queued", r.name);
-            }
-        }
-    }
+    let out = tocsin::alerting::history::report(cfg.as_ref(), a.input.as_deref(), a.all, a.json)?;
+    print!("{out}");
     Ok(())
 }

@@ -12,10 +12,11 @@
 //! while it stays open, one `resolved` when it resolves.
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::event::IncidentEvent;
+use super::templates::render;
+pub use super::templates::{Template, TemplateError, Templates, BUILTIN};
 
 /// `[alerting.broadcast]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -182,158 +183,6 @@ impl Rule<'_> {
         }
         (reasons.len() > n).then_some(reasons)
     }
-}
-
-/// One language's templates.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Template {
-    pub language: String,
-    pub status_update: String,
-    pub status_reminder: String,
-    pub status_resolved: String,
-    pub customer_reply: String,
-    pub resolved_reply: String,
-    /// intent → how the language names the problem ("a service disruption").
-    pub problems: HashMap<String, String>,
-}
-
-const PLACEHOLDERS: &[&str] = &[
-    "brand",
-    "problem",
-    "since",
-    "duration",
-    "affected",
-    "status_url",
-    "theme",
-];
-
-pub const BUILTIN: &[(&str, &str)] = &[
-    ("en", include_str!("../../pipelines/templates/en.toml")),
-    ("fr", include_str!("../../pipelines/templates/fr.toml")),
-    ("de", include_str!("../../pipelines/templates/de.toml")),
-    ("es", include_str!("../../pipelines/templates/es.toml")),
-    ("ru", include_str!("../../pipelines/templates/ru.toml")),
-    ("is", include_str!("../../pipelines/templates/is.toml")),
-    ("pt", include_str!("../../pipelines/templates/pt.toml")),
-    ("it", include_str!("../../pipelines/templates/it.toml")),
-    ("nl", include_str!("../../pipelines/templates/nl.toml")),
-];
-
-#[derive(Debug, thiserror::Error)]
-pub enum TemplateError {
-    #[error("cannot read templates {file}: {source}; check `alerting.broadcast.templates`")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
-    #[error("{file}: {message}; fix the template (see pipelines/templates/en.toml)")]
-    Parse { file: String, message: String },
-}
-
-/// Every language's templates.
-#[derive(Debug, Clone)]
-pub struct Templates {
-    by_lang: HashMap<String, Template>,
-}
-
-impl Templates {
-    pub fn load(cfg: &BroadcastConfig) -> Result<Self, TemplateError> {
-        let mut by_lang = HashMap::new();
-        for (lang, text) in BUILTIN {
-            let t = parse(text, &format!("built-in {lang}.toml"))?;
-            by_lang.insert(t.language.clone(), t);
-        }
-        if let Some(dir) = &cfg.templates {
-            let dir = cfg.base_dir.join(dir);
-            for t in load_dir(&dir)? {
-                by_lang.insert(t.language.clone(), t);
-            }
-        }
-        Ok(Templates { by_lang })
-    }
-
-    pub fn languages(&self) -> Vec<&str> {
-        let mut v: Vec<&str> = self.by_lang.keys().map(String::as_str).collect();
-        v.sort_unstable();
-        v
-    }
-}
-
-fn load_dir(dir: &Path) -> Result<Vec<Template>, TemplateError> {
-    let read = |source| TemplateError::Read {
-        file: dir.display().to_string(),
-        source,
-    };
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(read)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    let mut out = Vec::new();
-    for p in paths {
-        let file = p.display().to_string();
-        let text = std::fs::read_to_string(&p).map_err(|source| TemplateError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let t = parse(&text, &file)?;
-        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        if t.language != stem {
-            return Err(TemplateError::Parse {
-                file,
-                message: format!("`language = \"{}\"` must match the file name", t.language),
-            });
-        }
-        out.push(t);
-    }
-    Ok(out)
-}
-
-fn parse(text: &str, file: &str) -> Result<Template, TemplateError> {
-    let t: Template = toml::from_str(text).map_err(|e| TemplateError::Parse {
-        file: file.to_string(),
-        message: e.to_string().trim_end().to_string(),
-    })?;
-    for (field, s) in [
-        ("status_update", &t.status_update),
-        ("status_reminder", &t.status_reminder),
-        ("status_resolved", &t.status_resolved),
-        ("customer_reply", &t.customer_reply),
-        ("resolved_reply", &t.resolved_reply),
-    ] {
-        if let Some(bad) = placeholders(s).find(|p| !PLACEHOLDERS.contains(p)) {
-            return Err(TemplateError::Parse {
-                file: file.to_string(),
-                message: format!(
-                    "`{field}` uses unknown placeholder {{{bad}}}; known: {}",
-                    PLACEHOLDERS.join(", ")
-                ),
-            });
-        }
-    }
-    if !t.problems.contains_key("other") {
-        return Err(TemplateError::Parse {
-            file: file.to_string(),
-            message: "[problems] needs at least `other`".into(),
-        });
-    }
-    Ok(t)
-}
-
-fn placeholders(s: &str) -> impl Iterator<Item = &str> {
-    s.split('{')
-        .skip(1)
-        .filter_map(|rest| rest.split_once('}').map(|(name, _)| name))
-}
-
-fn render(template: &str, vars: &[(&str, String)]) -> String {
-    let mut out = template.to_string();
-    for (k, v) in vars {
-        out = out.replace(&format!("{{{k}}}"), v);
-    }
-    out
 }
 
 /// Writes drafts from templates.

@@ -160,6 +160,81 @@ pub fn read_kafka(
     Ok((out, bad))
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error("cannot read incidents from {path}: {source}; give --input FILE or --config PIPELINE")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot read topic {topic} from {brokers}: {reason}; check the brokers")]
+    Kafka {
+        topic: String,
+        brokers: String,
+        reason: String,
+    },
+}
+
+/// What `tocsin incidents` prints: the incidents of `input` (else of the pipeline's incidents
+/// sink, else `tocsin-incidents.jsonl`), open ones and the 20 most recent (`all`: every one),
+/// as a table or JSON lines; warnings and queued notifications go to standard error.
+pub fn report(
+    cfg: Option<&crate::config::PipelineConfig>,
+    input: Option<&str>,
+    all: bool,
+    json: bool,
+) -> Result<String, HistoryError> {
+    use crate::config::{FileSinkConfig, SinkConfig};
+    let file = |path: &str| {
+        read_file(path).map_err(|source| HistoryError::File {
+            path: path.to_string(),
+            source,
+        })
+    };
+    let (events, bad) = match (input, cfg.map(|c| &c.stages.spikes.incidents)) {
+        (Some(path), _) => file(path)?,
+        (None, Some(SinkConfig::File(FileSinkConfig { path, .. }))) => file(path)?,
+        (None, Some(SinkConfig::Kafka(k))) => {
+            read_kafka(&k.brokers, &k.topic, Duration::from_secs(10)).map_err(|source| {
+                HistoryError::Kafka {
+                    topic: k.topic.clone(),
+                    brokers: k.brokers.clone(),
+                    reason: source.to_string(),
+                }
+            })?
+        }
+        (None, None) => file("tocsin-incidents.jsonl")?,
+    };
+    let mut states = fold(events);
+    let open = states.iter().filter(|s| s.state == "open").count();
+    if !all {
+        states.truncate(open + 20);
+    }
+    let mut out = String::new();
+    if json {
+        for s in &states {
+            out += &serde_json::to_string(s).unwrap_or_default();
+            out.push('\n');
+        }
+    } else {
+        out += &table(&states);
+        out += &format!("{open} open, {} listed\n", states.len());
+    }
+    if bad > 0 {
+        eprintln!("warning: {bad} record(s) were not incident events");
+    }
+    if let Some(cfg) = cfg {
+        for r in &cfg.alerting.receivers {
+            let dir = std::path::Path::new(&cfg.alerting.outbox).join(&r.name);
+            if dir.exists() {
+                let n = super::outbox::Outbox::pending(&dir).unwrap_or(0);
+                eprintln!("receiver {}: {n} notification(s) queued", r.name);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// A fixed-width table for a terminal.
 pub fn table(states: &[IncidentState]) -> String {
     let mut out = format!(

@@ -15,6 +15,7 @@ pub mod history;
 pub mod outbox;
 pub mod receivers;
 pub mod route;
+pub mod templates;
 
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -2,6 +2,8 @@
 //! loopback TCP), producing simulated mentions, reading topics back, and committed offsets.
 #![allow(dead_code)]
 
+pub mod alertmanager;
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};

@@ -18,108 +18,26 @@
 //! durable before the offsets of the batch that caused them are committed.
 
 pub mod broadcasting;
+pub mod config;
 pub mod detector;
 pub mod explain;
 
-use serde::Deserialize;
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::clock::{Millis, SharedClock};
-use crate::config::{BrandConfig, FileSinkConfig, SinkConfig};
+use crate::config::BrandConfig;
 use crate::mention::{DedupStatus, Mention};
 use crate::metrics::Metrics;
 use crate::pipeline::Stage;
 use crate::sinks::OutRecord;
 use crate::stages::brand_router::BrandRouter;
 use broadcasting::{opening_labels, Broadcaster, Moment};
-use detector::{Detector, DetectorConfig, Params, Step, Transition, Values};
+pub use config::{Dimension, SpikesConfig};
+use detector::{Detector, Params, Step, Transition, Values};
 use explain::{KeyFilter, Limits, Recent, RecentBuffer};
-
-/// A dimension that splits a brand's series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Dimension {
-    Platform,
-    Lang,
-    /// The scoring stage's intent (outage, complaint, …).
-    Intent,
-}
-
-impl Dimension {
-    fn as_str(self) -> &'static str {
-        match self {
-            Dimension::Platform => "platform",
-            Dimension::Lang => "lang",
-            Dimension::Intent => "intent",
-        }
-    }
-}
-
-/// `[stages.spikes]` in a pipeline file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SpikesConfig {
-    pub enabled: bool,
-    /// Event-time bucket length.
-    pub bucket_secs: u64,
-    /// How late (behind the newest event time) a mention may arrive and still be counted.
-    pub allowed_lateness_secs: u64,
-    /// Brand × these dimensions are detected besides the brand itself.
-    pub dimensions: Vec<Dimension>,
-    /// Cap on tracked keys (≈ 0.5 KiB each).
-    pub max_keys: usize,
-    /// At most one `updated` event per incident in this time, unless a dimension joins.
-    pub update_every_secs: u64,
-    /// Recent mentions kept to explain incidents (samples, themes, languages, influencers).
-    pub explain_buffer: usize,
-    pub samples: usize,
-    pub top_influencers: usize,
-    /// Mention ids listed in an event.
-    pub mention_ids: usize,
-    /// Where incident events go: a JSON-lines file or a Kafka topic (same form as `[sink]`).
-    pub incidents: SinkConfig,
-    pub detector: DetectorConfig,
-}
-
-impl Default for SpikesConfig {
-    fn default() -> Self {
-        SpikesConfig {
-            enabled: true,
-            bucket_secs: 60,
-            allowed_lateness_secs: 120,
-            dimensions: vec![Dimension::Platform, Dimension::Lang, Dimension::Intent],
-            max_keys: 100_000,
-            update_every_secs: 600,
-            explain_buffer: 50_000,
-            samples: 5,
-            top_influencers: 5,
-            mention_ids: 200,
-            incidents: SinkConfig::File(FileSinkConfig {
-                path: "tocsin-incidents.jsonl".into(),
-                fsync: true,
-            }),
-            detector: DetectorConfig::default(),
-        }
-    }
-}
-
-impl SpikesConfig {
-    pub fn validate(&self, bad: &mut dyn FnMut(&str, &str)) {
-        if self.bucket_secs == 0 || 86_400 % self.bucket_secs != 0 {
-            bad(
-                "stages.spikes.bucket_secs",
-                "must divide a day (60 = one minute is the usual choice)",
-            );
-        }
-        if self.max_keys == 0 {
-            bad("stages.spikes.max_keys", "must be at least 1");
-        }
-        self.detector.validate("stages.spikes.detector", bad);
-    }
-}
 
 /// One tracked series.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
