@@ -99,7 +99,7 @@ url = "{hook}/reject"
         .enqueue_event(&incident("northwind", "opened", 25))
         .unwrap();
     wait_for("the firing notification from Alertmanager", 20, || {
-        am_notices(&hits, id).contains(&("firing".into(), "TocsinIncident".into()))
+        am_notices(&hits, id).contains(&("firing".into(), "tocsin_incident".into()))
     })
     .await;
 
@@ -131,7 +131,7 @@ url = "{hook}/reject"
 
     am.spawn();
     wait_for("the resolved notification after the restart", 30, || {
-        am_notices(&hits, id).contains(&("resolved".into(), "TocsinIncident".into()))
+        am_notices(&hits, id).contains(&("resolved".into(), "tocsin_incident".into()))
     })
     .await;
     // Give Alertmanager time to send anything extra it would.
@@ -139,8 +139,8 @@ url = "{hook}/reject"
     assert_eq!(
         am_notices(&hits, id),
         [
-            ("firing".to_string(), "TocsinIncident".to_string()),
-            ("resolved".to_string(), "TocsinIncident".to_string())
+            ("firing".to_string(), "tocsin_incident".to_string()),
+            ("resolved".to_string(), "tocsin_incident".to_string())
         ],
         "one firing and one resolved notification, nothing lost or repeated"
     );
@@ -228,7 +228,7 @@ async fn an_amtool_silence_mutes_the_incident() {
     let alerts = v.as_array().unwrap();
     assert_eq!(alerts.len(), 1, "{silenced}");
     assert_eq!(alerts[0]["status"]["state"], "suppressed");
-    assert_eq!(alerts[0]["labels"]["alertname"], "TocsinIncident");
+    assert_eq!(alerts[0]["labels"]["alertname"], "tocsin_incident");
     alerter.shutdown(Some(Duration::from_secs(2))).await;
 }
 
@@ -273,7 +273,7 @@ format = "slack"
 [route]
 receiver = "am"
 [[route.routes]]
-matchers = ['alertname="BroadcastUpdateNeeded"']
+matchers = ['alertname="broadcast_update_needed"']
 receiver = "comms"
 continue = true
 [[route.routes]]
@@ -288,14 +288,19 @@ receiver = "am"
     // One day of history (calibration), then a French login outage, then calm.
     let history = 1440 + 60;
     let minutes = history + 100;
-    let now = chrono::Utc::now().timestamp_millis();
+    // A fixed stretch of simulated time (its traffic is seasonal by hour and weekday), so every
+    // run sees the same incident; Alertmanager takes alerts from the past.
+    let start_ms = chrono::DateTime::parse_from_rfc3339("2026-11-21T14:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let end_ms = start_ms + minutes as i64 * 60_000;
     let spec = format!(
         "name=login,brand=northwind,lang=fr,product=app,start={},duration=25,factor=8",
         history + 20
     );
     let sim = Simulator::new(SimConfig {
         seed: 5,
-        start_ms: now - minutes as i64 * 60_000,
+        start_ms,
         minutes,
         per_minute: 20.0,
         malformed_rate: 0.0,
@@ -304,7 +309,7 @@ receiver = "am"
     });
     // History at full speed; the last 100 simulated minutes over ~8 s of wall time, so that
     // Alertmanager sees the alert firing before it resolves.
-    let live_from = now - 100 * 60_000;
+    let live_from = end_ms - 100 * 60_000;
     let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flag = live.clone();
     let records = sim.map(move |i| {
@@ -369,7 +374,7 @@ receiver = "am"
     let firing = all_am
         .iter()
         .map(|(_, v)| v)
-        .find(|v| v["status"] == "firing" && v["groupLabels"]["alertname"] == "TocsinIncident")
+        .find(|v| v["status"] == "firing" && v["groupLabels"]["alertname"] == "tocsin_incident")
         .expect("the incident alert fired in Alertmanager");
     let alert = &firing["alerts"][0];
     let labels = &alert["labels"];
@@ -419,7 +424,7 @@ receiver = "am"
     let broadcast = all_am
         .iter()
         .map(|(_, v)| v)
-        .find(|v| v["groupLabels"]["alertname"] == "BroadcastUpdateNeeded")
+        .find(|v| v["groupLabels"]["alertname"] == "broadcast_update_needed")
         .expect("the broadcast alert reached Alertmanager");
     let b = &broadcast["alerts"][0]["annotations"];
     // Drafts in the incident's main languages (English when they have no template).
@@ -533,7 +538,7 @@ async fn kafka_receiver_and_incident_topic() {
     assert!(got.iter().all(|r| r
         .key
         .as_deref()
-        .is_some_and(|k| k.starts_with("lumo-test/TocsinIncident/"))));
+        .is_some_and(|k| k.starts_with("lumo-test/tocsin_incident/"))));
 
     let p = kafka.producer();
     for e in &events {

@@ -5,16 +5,16 @@
 //! `incident_id`, `key`, `severity`, `level`, `intent`, `lang`, `platform`, plus the operator's
 //! `extra_labels`): Alertmanager sees one alert per incident that it can group, inhibit and
 //! silence, and an escalation shows in the annotations of an `updated` notification.
-//! Every incident gives a `TocsinIncident` alert; when the broadcast rule holds it also gives a
-//! `BroadcastUpdateNeeded` alert carrying the drafts. Both resolve with the incident.
+//! Every incident gives a `tocsin_incident` alert; when the broadcast rule holds it also gives a
+//! `broadcast_update_needed` alert carrying the drafts. Both resolve with the incident.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::event::IncidentEvent;
 
-pub const INCIDENT_ALERT: &str = "TocsinIncident";
-pub const BROADCAST_ALERT: &str = "BroadcastUpdateNeeded";
+pub const INCIDENT_ALERT: &str = "tocsin_incident";
+pub const BROADCAST_ALERT: &str = "broadcast_update_needed";
 
 /// One alert as Alertmanager's v2 API takes it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]

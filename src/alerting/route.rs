@@ -203,7 +203,7 @@ mod tests {
             r#"
 receiver = "am"
 [[routes]]
-matchers = ['alertname="BroadcastUpdateNeeded"']
+matchers = ['alertname="broadcast_update_needed"']
 receiver = "comms"
 continue = true
 [[routes]]
@@ -231,7 +231,7 @@ receiver = "emea"
     fn first_match_wins_unless_continue() {
         let t = tree();
         let base = [
-            ("alertname", "TocsinIncident"),
+            ("alertname", "tocsin_incident"),
             ("brand", "northwind"),
             ("level", "5"),
         ];
@@ -241,7 +241,7 @@ receiver = "emea"
             "no child matches: the root"
         );
         let high = [
-            ("alertname", "TocsinIncident"),
+            ("alertname", "tocsin_incident"),
             ("brand", "globex"),
             ("level", "9"),
         ];
@@ -251,7 +251,7 @@ receiver = "emea"
             "first match stops the search"
         );
         let b = [
-            ("alertname", "BroadcastUpdateNeeded"),
+            ("alertname", "broadcast_update_needed"),
             ("brand", "northwind"),
             ("level", "9"),
         ];
