@@ -1,0 +1,68 @@
+//! The Prometheus rules for Tocsin itself (`deploy/rules/`): `promtool check rules` and
+//! `promtool test rules` pass (Debian `prometheus` package), and every metric they use is one
+//! Tocsin exposes. Without promtool this says SKIPPED, unless `TOCSIN_REQUIRE_EXTERNAL=1`
+//! (set by `.ci/run`).
+
+use std::process::Command;
+
+const RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/rules");
+
+fn promtool(args: &[&str]) -> Option<String> {
+    let out = match Command::new("promtool")
+        .current_dir(RULES)
+        .args(args)
+        .output()
+    {
+        Ok(o) => o,
+        Err(_) => {
+            let msg = "promtool not found: install the Debian package prometheus (.ci/run does)";
+            assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
+            eprintln!("SKIPPED: {msg}");
+            return None;
+        }
+    };
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "promtool {args:?}:\n{text}");
+    Some(text)
+}
+
+#[test]
+fn rules_pass_promtool_check_and_unit_tests() {
+    if let Some(out) = promtool(&["check", "rules", "tocsin.yml"]) {
+        assert!(out.contains("SUCCESS"), "{out}");
+        let out = promtool(&["test", "rules", "tocsin.test.yml"]).unwrap();
+        assert!(out.contains("SUCCESS"), "{out}");
+    }
+}
+
+#[test]
+fn rules_use_only_metrics_tocsin_exposes() {
+    let text = std::fs::read_to_string(format!("{RULES}/tocsin.yml")).unwrap();
+    let mut used = Vec::new();
+    for (i, _) in text.match_indices("tocsin_") {
+        // Recording rules are `tocsin:…`; metric names start with `tocsin_`.
+        if i > 0 && text.as_bytes()[i - 1] == b':' {
+            continue;
+        }
+        let name: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        used.push(name);
+    }
+    assert!(used.len() > 5, "{used:?}");
+    for name in used {
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(&name);
+        assert!(
+            tocsin::metrics::names::ALL.contains(&base),
+            "deploy/rules/tocsin.yml uses {name}, which Tocsin does not expose"
+        );
+    }
+}
