@@ -295,6 +295,9 @@ impl Metrics {
         for r in DlqReason::ALL {
             m.dead_letter_events.with_label_values(&[r.as_str()]);
         }
+        for k in ["assign", "revoke", "error"] {
+            m.rebalances.with_label_values(&[k]);
+        }
         for r in ["ok", "error"] {
             m.offset_commits.with_label_values(&[r]);
         }

@@ -426,6 +426,21 @@ async fn sink_loop(
     let mut report = RunReport::default();
     let sink_label = sink.label();
     let dlq_label = format!("dead_letter_{}", dead_letter.label());
+    // Zeros from the start, so dashboards and rules see the series before the first error.
+    let incidents_label = incidents
+        .as_ref()
+        .map(|s| format!("incidents_{}", s.label()));
+    for l in [
+        Some(&sink_label),
+        Some(&dlq_label),
+        incidents_label.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        m.sink_errors.with_label_values(&[l.as_str()]);
+        m.sink_sent_events.with_label_values(&[l.as_str()]);
+    }
     let mut ticker = tokio::time::interval(Duration::from_millis(250));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
