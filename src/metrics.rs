@@ -54,6 +54,8 @@ pub mod names {
     pub const SCORING_PII_EVENTS: &str = "tocsin_scoring_pii_events_total";
     pub const SCORING_PRIORITY: &str = "tocsin_scoring_priority_score";
     pub const SCORING_SLA_TARGET: &str = "tocsin_scoring_sla_target_seconds";
+    pub const LANGUAGE_EVENTS: &str = "tocsin_language_events_total";
+    pub const SLA_EVENTS: &str = "tocsin_sla_events_total";
     pub const NOTIFICATIONS: &str = "tocsin_notifications_total";
     pub const NOTIFICATIONS_QUEUED: &str = "tocsin_notifications_queued_entries";
     pub const NOTIFICATION_DURATION: &str = "tocsin_notification_duration_seconds";
@@ -100,12 +102,39 @@ pub mod names {
         SCORING_PII_EVENTS,
         SCORING_PRIORITY,
         SCORING_SLA_TARGET,
+        LANGUAGE_EVENTS,
+        SLA_EVENTS,
         NOTIFICATIONS,
         NOTIFICATIONS_QUEUED,
         NOTIFICATION_DURATION,
         BROADCASTS,
         BROADCAST_COVERED,
     ];
+}
+
+/// Language labels: ISO 639-1 codes of the languages Tocsin is built to tell apart, so a
+/// free-form hint never becomes a label of its own.
+pub const LANGUAGES: &[&str] = &[
+    "af", "am", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo",
+    "es", "et", "eu", "fa", "fi", "fr", "ga", "gl", "gu", "he", "hi", "hr", "hu", "hy", "id", "is",
+    "it", "ja", "ka", "kk", "ko", "la", "lt", "lv", "mk", "mn", "mr", "ms", "mt", "nb", "nl", "nn",
+    "no", "pa", "pl", "pt", "ro", "ru", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th",
+    "tl", "tr", "uk", "ur", "uz", "vi", "yo", "zh", "zu",
+];
+
+/// The `lang` label for a language code: itself when known, `und` when absent, else `other`.
+pub fn language_label(lang: Option<&str>) -> &'static str {
+    match lang {
+        None | Some("") | Some("und") => "und",
+        Some(l) => {
+            let l = l.split(['-', '_']).next().unwrap_or(l);
+            LANGUAGES
+                .iter()
+                .find(|k| k.eq_ignore_ascii_case(l))
+                .copied()
+                .unwrap_or("other")
+        }
+    }
 }
 
 /// Handles to every metric of one pipeline instance, registered in its own registry.
@@ -149,6 +178,8 @@ pub struct Metrics {
     pub scoring_pii_events: IntCounterVec,
     pub scoring_priority: HistogramVec,
     pub scoring_sla_target: HistogramVec,
+    pub language_events: IntCounterVec,
+    pub sla_events: IntCounterVec,
     pub notifications: IntCounterVec,
     pub notifications_queued: IntGaugeVec,
     pub notification_duration: HistogramVec,
@@ -282,6 +313,8 @@ impl Metrics {
             scoring_pii_events: counter(&registry, SCORING_PII_EVENTS, "Mentions exposing personal data, by kind (card, iban, email, phone, configured patterns).", &["kind"]),
             scoring_priority: histogram(&registry, SCORING_PRIORITY, "Priority (1-100) of scored mentions, by platform.", &["platform"], (1..=10).map(|i| f64::from(i) * 10.0).collect()),
             scoring_sla_target: histogram(&registry, SCORING_SLA_TARGET, "First-response time allowed by the SLA table, by platform.", &["platform"], vec![300.0, 900.0, 1800.0, 3600.0, 10800.0, 21600.0, 43200.0, 86400.0, 172800.0]),
+            language_events: counter(&registry, LANGUAGE_EVENTS, "Mentions written, by language (the detected one, else the platform's hint; ISO 639-1 codes Tocsin knows, `und`, `other`).", &["lang"]),
+            sla_events: counter(&registry, SLA_EVENTS, "Mentions written, by how much of their first-response SLA the pipeline used: on_time (< 75 %), at_risk (75-100 %), breached (already past due when delivered).", &["platform", "state"]),
             notifications: counter(&registry, NOTIFICATIONS, "Notification delivery attempts by receiver and outcome (sent, retried, failed = rejected for good, duplicate = not queued twice).", &["receiver", "outcome"]),
             notifications_queued: gauge_vec(&registry, NOTIFICATIONS_QUEUED, "Notifications waiting in a receiver's durable outbox.", &["receiver"]),
             notification_duration: histogram(&registry, NOTIFICATION_DURATION, "Time of one delivery attempt to a receiver.", &["receiver"], latency_buckets()),
@@ -314,6 +347,7 @@ impl Metrics {
         for k in ["initial", "reminder", "resolved"] {
             m.broadcasts.with_label_values(&[k]);
         }
+        m.language_events.with_label_values(&["und"]);
         for i in crate::stages::scoring::intent::Intent::ALL {
             m.scoring_intent_events.with_label_values(&[i.as_str()]);
         }
@@ -336,6 +370,15 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn language_labels_are_bounded() {
+        assert_eq!(language_label(Some("fr")), "fr");
+        assert_eq!(language_label(Some("PT-br")), "pt");
+        assert_eq!(language_label(None), "und");
+        assert_eq!(language_label(Some("klingon")), "other");
+        assert_eq!(language_label(Some("xx")), "other");
+    }
 
     #[test]
     fn names_follow_conventions() {

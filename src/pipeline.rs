@@ -122,12 +122,22 @@ pub enum PipelineError {
     Alerting(#[from] crate::alerting::AlertingError),
 }
 
+/// What the sink task counts of each output once it is acknowledged.
+struct OutputFacts {
+    created: Millis,
+    platform: crate::mention::Platform,
+    /// A bounded language label (see [`crate::metrics::language_label`]).
+    lang: &'static str,
+    /// First-response time the SLA allows; 0 when the scoring stage did not run.
+    sla_secs: u64,
+}
+
 struct Processed {
     outputs: Vec<OutRecord>,
     dead: Vec<DeadLetter>,
     incidents: Vec<OutRecord>,
     /// (created_at, platform) of each output, for latency metrics after the ack.
-    event_times: Vec<(Millis, crate::mention::Platform)>,
+    event_times: Vec<OutputFacts>,
     checkpoint: crate::sources::Checkpoint,
     read_at: Instant,
 }
@@ -391,7 +401,14 @@ fn process_loop(
             .collect();
         let event_times = mentions
             .iter()
-            .map(|mn| (mn.created_at_ms, mn.platform))
+            .map(|mn| OutputFacts {
+                created: mn.created_at_ms,
+                platform: mn.platform,
+                lang: crate::metrics::language_label(
+                    mn.enrich.lang.as_deref().or(mn.lang_hint.as_deref()),
+                ),
+                sla_secs: mn.enrich.score.as_ref().map_or(0, |s| s.sla_secs),
+            })
             .collect();
         m.stage_batch_duration
             .with_label_values(&["encode"])
@@ -488,11 +505,26 @@ async fn sink_loop(
         acker.ack(&p.checkpoint);
         let now = chrono::Utc::now().timestamp_millis();
         let mut newest = 0;
-        for (created, platform) in &p.event_times {
-            newest = newest.max(*created);
+        for f in &p.event_times {
+            newest = newest.max(f.created);
+            let age_ms = (now - f.created).max(0);
             m.end_to_end_latency
-                .with_label_values(&[platform.as_str()])
-                .observe(((now - created).max(0)) as f64 / 1000.0);
+                .with_label_values(&[f.platform.as_str()])
+                .observe(age_ms as f64 / 1000.0);
+            m.language_events.with_label_values(&[f.lang]).inc();
+            if f.sla_secs > 0 {
+                let allowed = f.sla_secs as i64 * 1000;
+                let state = if age_ms >= allowed {
+                    "breached"
+                } else if age_ms * 4 >= allowed * 3 {
+                    "at_risk"
+                } else {
+                    "on_time"
+                };
+                m.sla_events
+                    .with_label_values(&[f.platform.as_str(), state])
+                    .inc();
+            }
         }
         if newest > 0 {
             m.last_event_timestamp.set(newest as f64 / 1000.0);

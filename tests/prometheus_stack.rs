@@ -307,7 +307,14 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
             Ok(_) => {}
         }
     }
-    for (what, e) in dashboard_exprs() {
+    let dash = dashboard_exprs();
+    let rules_n = rule_exprs(&rules).len();
+    eprintln!(
+        "checking {} catalogue metrics, {} dashboard expressions, {rules_n} rule expressions",
+        tocsin::metrics::names::ALL.len(),
+        dash.len()
+    );
+    for (what, e) in dash {
         if let Err(err) = query(&http, &base, &e).await {
             problems.push(format!("{what}: {err} in {e}"));
         }
