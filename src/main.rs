@@ -200,6 +200,10 @@ struct SimulateArgs {
     /// Records per wall-clock second (0 = as fast as possible).
     #[arg(long, default_value_t = 0.0)]
     rate: f64,
+    /// Past records at once, later ones when their event time comes (a history, then a live
+    /// feed; replaces --rate).
+    #[arg(long)]
+    real_time: bool,
 }
 
 fn main() {
@@ -420,7 +424,11 @@ async fn simulate_cmd(a: SimulateArgs) -> Result<()> {
         a.labels.as_deref(),
         a.kafka_brokers.as_deref(),
         &a.topic,
-        a.rate,
+        if a.real_time {
+            simulate::output::Pace::RealTime
+        } else {
+            simulate::output::Pace::Rate(a.rate)
+        },
     )
     .await?;
     eprintln!("simulated {n} record(s)");

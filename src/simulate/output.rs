@@ -20,6 +20,16 @@ pub enum OutputError {
     Kafka(#[from] rdkafka::error::KafkaError),
 }
 
+/// How fast records go out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// This many records per wall-clock second (0 = as fast as possible).
+    Rate(f64),
+    /// Records dated in the past at once, later ones when their event time comes: a history,
+    /// then a live feed.
+    RealTime,
+}
+
 /// Returns how many records were written.
 pub async fn write(
     items: impl Iterator<Item = SimItem>,
@@ -27,7 +37,7 @@ pub async fn write(
     labels: Option<&Path>,
     brokers: Option<&str>,
     topic: &str,
-    rate: f64,
+    pace: Pace,
 ) -> Result<u64, OutputError> {
     let io = |path: &str| {
         let path = path.to_owned();
@@ -65,10 +75,19 @@ pub async fn write(
     let mut n = 0u64;
     let mut pending = Vec::new();
     for item in items {
-        if rate > 0.0 {
-            let due = Duration::from_secs_f64(n as f64 / rate);
-            if let Some(wait) = due.checked_sub(started.elapsed()) {
-                tokio::time::sleep(wait).await;
+        match pace {
+            Pace::Rate(rate) if rate > 0.0 => {
+                let due = Duration::from_secs_f64(n as f64 / rate);
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+            }
+            Pace::Rate(_) => {}
+            Pace::RealTime => {
+                let ahead = item.truth.created_at_ms - chrono::Utc::now().timestamp_millis();
+                if ahead > 0 {
+                    tokio::time::sleep(Duration::from_millis(ahead as u64)).await;
+                }
             }
         }
         if let Some(l) = labels_out.as_mut() {

@@ -32,8 +32,11 @@ pub struct SpikesConfig {
     pub enabled: bool,
     /// Event-time bucket length.
     pub bucket_secs: u64,
-    /// How late (behind the newest event time) a mention may arrive and still be counted.
+    /// How late (behind the watermark) a mention may arrive and still be counted.
     pub allowed_lateness_secs: u64,
+    /// A Kafka partition that delivered nothing for this long stops holding back the
+    /// watermark (the slowest active partition's newest event time).
+    pub partition_idle_secs: u64,
     /// Brand × these dimensions are detected besides the brand itself.
     pub dimensions: Vec<Dimension>,
     /// Cap on tracked keys (≈ 0.5 KiB each).
@@ -57,6 +60,7 @@ impl Default for SpikesConfig {
             enabled: true,
             bucket_secs: 60,
             allowed_lateness_secs: 120,
+            partition_idle_secs: 30,
             dimensions: vec![Dimension::Platform, Dimension::Lang, Dimension::Intent],
             max_keys: 100_000,
             update_every_secs: 600,

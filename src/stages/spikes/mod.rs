@@ -6,8 +6,10 @@
 //! - **What is counted**: unique authors of the mentions that are not exact duplicates or
 //!   reposts. Near-duplicates count (five hundred customers typing "app down?" is the
 //!   signal), one author posting fifty times does not (bots).
-//! - **Event time**: a bucket closes when the newest event time passes its end plus
+//! - **Event time**: a bucket closes when the watermark passes its end plus
 //!   `allowed_lateness_secs`; later mentions are counted in `tocsin_spike_late_events_total`.
+//!   The watermark is the slowest active Kafka partition's newest event time ([`watermark`]),
+//!   so a backlog read unevenly across partitions is not taken for late mentions.
 //!   When no mention arrives, processing time moves the watermark on, so incidents resolve
 //!   during silence.
 //! - **One incident per surge**: a brand has at most one open incident; other keys of the brand
@@ -21,6 +23,8 @@ pub mod broadcasting;
 pub mod config;
 pub mod detector;
 pub mod explain;
+mod state;
+pub mod watermark;
 
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -36,45 +40,9 @@ use crate::sinks::OutRecord;
 use crate::stages::brand_router::BrandRouter;
 use broadcasting::{opening_labels, Broadcaster, Moment};
 pub use config::{Dimension, SpikesConfig};
-use detector::{Detector, Params, Step, Transition, Values};
+use detector::{Detector, Params, Transition, Values};
 use explain::{KeyFilter, Limits, Recent, RecentBuffer};
-
-/// One tracked series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct SeriesKey {
-    brand: u16,
-    dim: Option<Dimension>,
-    value: String,
-}
-
-struct Series {
-    key: SeriesKey,
-    det: Detector,
-    last: Option<Step>,
-}
-
-/// Counts of one key in one open bucket.
-#[derive(Default)]
-struct Agg {
-    authors: HashSet<u64>,
-}
-
-struct Incident {
-    id: String,
-    /// Series indexes that fired while this incident was open, the trigger first.
-    members: Vec<usize>,
-    open_members: HashSet<usize>,
-    opened_bucket: i64,
-    last_update_bucket: i64,
-    last_severity: u8,
-    peak_severity: u8,
-    /// Alert labels fixed at opening (see `alerting::alert`).
-    labels: serde_json::Value,
-    /// A dimension joined since the last event: it shows in the next `updated` one.
-    joined: bool,
-    /// Opened in this bucket: the `opened` event waits for the bucket's other keys.
-    fresh: bool,
-}
+use state::{Agg, Incident, Series, SeriesKey};
 
 pub struct SpikeStage {
     cfg: SpikesConfig,
@@ -87,6 +55,9 @@ pub struct SpikeStage {
     /// The next bucket to close; `None` before the first mention.
     next_close: Option<i64>,
     max_event_ms: Millis,
+    /// Per-partition event time: buckets close at the slowest active partition.
+    watermarks: watermark::Watermarks,
+    closed_any: bool,
     /// Processing time of the last mention, for the idle watermark.
     last_input_at: Option<Millis>,
     idle_advanced_ms: Millis,
@@ -118,6 +89,8 @@ impl SpikeStage {
             open: BTreeMap::new(),
             next_close: None,
             max_event_ms: Millis::MIN,
+            watermarks: watermark::Watermarks::new(cfg.partition_idle_secs as i64 * 1000),
+            closed_any: false,
             last_input_at: None,
             idle_advanced_ms: 0,
             recent: RecentBuffer::new(cfg.explain_buffer),
@@ -160,10 +133,13 @@ impl SpikeStage {
         let bucket = m.created_at_ms.div_euclid(bms);
         self.last_input_at = Some(now_ms);
         self.idle_advanced_ms = 0;
-        if self.next_close.is_none() {
-            self.next_close = Some(bucket);
+        // Until the first bucket closes, the earliest bucket seen is where closing starts.
+        match self.next_close {
+            Some(n) if n <= bucket || self.closed_any => {}
+            _ => self.next_close = Some(bucket),
         }
         self.max_event_ms = self.max_event_ms.max(m.created_at_ms);
+        self.watermarks.observe(&m.origin, m.created_at_ms, now_ms);
         if bucket < self.next_close.unwrap_or(bucket) {
             self.metrics.spike_late_events.inc();
             return;
@@ -246,6 +222,7 @@ impl SpikeStage {
     }
 
     fn close_bucket(&mut self, bucket: i64) {
+        self.closed_any = true;
         let aggs = self.open.remove(&bucket).unwrap_or_default();
         let start_secs = bucket * self.cfg.bucket_secs as i64;
         let mut fired: Vec<(usize, Transition)> = Vec::new();
@@ -562,8 +539,9 @@ impl Stage for SpikeStage {
         for m in batch.iter() {
             self.count(m, now);
         }
-        if self.max_event_ms > Millis::MIN {
-            self.close_until(self.max_event_ms);
+        let watermark = self.watermarks.current(now);
+        if watermark > Millis::MIN {
+            self.close_until(watermark);
         }
         if let Some(b) = self.broadcaster.as_mut() {
             for m in batch.iter_mut() {
