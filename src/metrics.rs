@@ -47,6 +47,9 @@ pub mod names {
     pub const SPIKE_OBSERVED: &str = "tocsin_spike_observed_events";
     pub const SPIKE_EXPECTED: &str = "tocsin_spike_expected_events";
     pub const SPIKE_SCORE: &str = "tocsin_spike_score_ratio";
+    pub const SPIKE_KEY_OBSERVED: &str = "tocsin_spike_key_observed_events";
+    pub const SPIKE_KEY_EXPECTED: &str = "tocsin_spike_key_expected_events";
+    pub const SPIKE_KEY_SCORE: &str = "tocsin_spike_key_score_ratio";
     pub const INCIDENT_EVENTS: &str = "tocsin_incident_events_total";
     pub const INCIDENTS_OPEN: &str = "tocsin_incidents_open_entries";
     pub const SCORING_INTENT_EVENTS: &str = "tocsin_scoring_intent_events_total";
@@ -95,6 +98,9 @@ pub mod names {
         SPIKE_OBSERVED,
         SPIKE_EXPECTED,
         SPIKE_SCORE,
+        SPIKE_KEY_OBSERVED,
+        SPIKE_KEY_EXPECTED,
+        SPIKE_KEY_SCORE,
         INCIDENT_EVENTS,
         INCIDENTS_OPEN,
         SCORING_INTENT_EVENTS,
@@ -171,6 +177,9 @@ pub struct Metrics {
     pub spike_observed: GaugeVec,
     pub spike_expected: GaugeVec,
     pub spike_score: GaugeVec,
+    pub spike_key_observed: GaugeVec,
+    pub spike_key_expected: GaugeVec,
+    pub spike_key_score: GaugeVec,
     pub incident_events: IntCounterVec,
     pub incidents_open: IntGauge,
     pub scoring_intent_events: IntCounterVec,
@@ -306,6 +315,9 @@ impl Metrics {
             spike_observed: float_gauge_vec(&registry, SPIKE_OBSERVED, "Unique authors of non-duplicate mentions of a brand in the last closed bucket.", &["brand"]),
             spike_expected: float_gauge_vec(&registry, SPIKE_EXPECTED, "What the detector expected for that bucket (seasonal baseline).", &["brand"]),
             spike_score: float_gauge_vec(&registry, SPIKE_SCORE, "The brand's calibrated spike score in the last closed bucket; an incident opens at the configured threshold (1.7).", &["brand"]),
+            spike_key_observed: float_gauge_vec(&registry, SPIKE_KEY_OBSERVED, "Like tocsin_spike_observed_events, for each brand × dimension key (platform, lang, intent).", &["brand", "dimension", "value"]),
+            spike_key_expected: float_gauge_vec(&registry, SPIKE_KEY_EXPECTED, "The detector's expectation for each brand × dimension key's last closed bucket.", &["brand", "dimension", "value"]),
+            spike_key_score: float_gauge_vec(&registry, SPIKE_KEY_SCORE, "The calibrated spike score of each brand × dimension key.", &["brand", "dimension", "value"]),
             incident_events: counter(&registry, INCIDENT_EVENTS, "Incident lifecycle events emitted, by event (opened, updated, resolved).", &["event"]),
             incidents_open: int_gauge(&registry, INCIDENTS_OPEN, "Incidents open now."),
             scoring_intent_events: counter(&registry, SCORING_INTENT_EVENTS, "Mentions scored, by intent (outage, safety, security, complaint, question, praise, other).", &["intent"]),

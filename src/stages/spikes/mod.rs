@@ -232,20 +232,29 @@ impl SpikeStage {
             if let Some(t) = step.transition {
                 fired.push((i, t));
             }
-            if s.key.dim.is_none() {
-                let brand = self.router.id(s.key.brand as usize);
-                self.metrics
-                    .spike_observed
-                    .with_label_values(&[brand])
-                    .set(x);
-                self.metrics
-                    .spike_expected
-                    .with_label_values(&[brand])
-                    .set(step.expected_bucket);
-                self.metrics
-                    .spike_score
-                    .with_label_values(&[brand])
-                    .set(step.score);
+            let brand = self.router.id(s.key.brand as usize);
+            let m = &self.metrics;
+            match s.key.dim {
+                None => {
+                    m.spike_observed.with_label_values(&[brand]).set(x);
+                    m.spike_expected
+                        .with_label_values(&[brand])
+                        .set(step.expected_bucket);
+                    m.spike_score.with_label_values(&[brand]).set(step.score);
+                }
+                Some(d) => {
+                    // Language hints are free text: bounded like every language label.
+                    let value = match d {
+                        Dimension::Lang => crate::metrics::language_label(Some(&s.key.value)),
+                        _ => s.key.value.as_str(),
+                    };
+                    let l = [brand, d.as_str(), value];
+                    m.spike_key_observed.with_label_values(&l).set(x);
+                    m.spike_key_expected
+                        .with_label_values(&l)
+                        .set(step.expected_bucket);
+                    m.spike_key_score.with_label_values(&l).set(step.score);
+                }
             }
             s.last = Some(step);
         }
