@@ -65,6 +65,16 @@ pub mod names {
     pub const BROADCASTS: &str = "tocsin_broadcasts_total";
     pub const BROADCAST_COVERED: &str = "tocsin_broadcast_covered_events_total";
 
+    /// Whether `series` is one Tocsin exposes: a name above, or a histogram's `_bucket`,
+    /// `_count` or `_sum` series.
+    pub fn exposed(series: &str) -> bool {
+        let base = ["_bucket", "_count", "_sum"]
+            .iter()
+            .find_map(|s| series.strip_suffix(s))
+            .unwrap_or(series);
+        ALL.contains(&base) || ALL.contains(&series)
+    }
+
     /// Every name above, for the catalogue test.
     pub const ALL: &[&str] = &[
         BUILD_INFO,

@@ -26,21 +26,6 @@ use tocsin::sources::{generator::GeneratorSource, Source};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
-fn have_prometheus() -> bool {
-    let ok = Command::new("prometheus")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !ok {
-        let msg = "prometheus not found: install the Debian package prometheus (.ci/run does)";
-        assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    ok
-}
-
 /// Every PromQL expression of the dashboards, Grafana's variables expanded.
 fn dashboard_exprs() -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -128,7 +113,7 @@ async fn query(http: &reqwest::Client, base: &str, expr: &str) -> Result<usize, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
-    if !have_prometheus() {
+    if !installed("prometheus", "prometheus") {
         return;
     }
     // One process, two pipelines sharing its metrics (as `/metrics` of one Tocsin would show):
@@ -234,11 +219,7 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
         rules.replace("interval: 30s", "interval: 1s"),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     std::fs::write(
         dir.path().join("prometheus.yml"),
         format!(

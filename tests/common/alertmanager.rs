@@ -10,20 +10,7 @@ use std::time::{Duration, Instant};
 const AM_BIN: &str = "prometheus-alertmanager";
 
 pub fn have_alertmanager() -> bool {
-    let found = Command::new(AM_BIN)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        let msg = format!(
-            "{AM_BIN} not found: install the Debian package prometheus-alertmanager (.ci/run does)"
-        );
-        assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
-        eprintln!("SKIPPED: {msg}");
-    }
-    found
+    super::installed(AM_BIN, "prometheus-alertmanager")
 }
 
 /// What a local HTTP receiver got: path, Idempotency-Key, JSON body.
@@ -74,11 +61,7 @@ pub struct Am {
 impl Am {
     pub fn start(hook: &str) -> Am {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = super::free_port();
         std::fs::write(
             dir.path().join("am.yml"),
             format!(

@@ -4,6 +4,33 @@
 
 pub mod alertmanager;
 
+/// Whether a Debian program the test needs is installed. Without it the test says SKIPPED and
+/// passes, unless `TOCSIN_REQUIRE_EXTERNAL=1` (set by `.ci/run`) makes that a failure.
+pub fn installed(program: &str, package: &str) -> bool {
+    let found = std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        let msg =
+            format!("{program} not found: install the Debian package {package} (.ci/run does)");
+        assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+    }
+    found
+}
+
+/// A loopback port free a moment ago, for a program that takes its port on the command line.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Headers, Message};
