@@ -192,16 +192,7 @@ pub async fn run(a: DemoArgs) -> Result<()> {
     )
     .await?;
     let live_from = now - live_minutes as i64 * 60_000;
-    let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = live.clone();
-    let records = sim.map(move |i| {
-        if i.truth.created_at_ms >= live_from {
-            flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        i.record
-    });
-    let source =
-        Source::Generator(GeneratorSource::new(Box::new(records), a.rate).pace_from(live.clone()));
+    let source = Source::Generator(GeneratorSource::simulated(sim, live_from, a.rate));
 
     println!(
         "Tocsin demo: {:.1} simulated hours of mentions for 5 brands, ~{} per minute,",

@@ -10,6 +10,7 @@ pub mod backtest;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod language_files;
 pub mod logging;
 pub mod mention;
 pub mod metrics;

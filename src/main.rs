@@ -590,6 +590,9 @@ fn eval_scoring(a: EvalScoringArgs) -> Result<()> {
 fn incidents(a: IncidentsArgs) -> Result<()> {
     let cfg = a.config.as_deref().map(PipelineConfig::load).transpose()?;
     let out = tocsin::alerting::history::report(cfg.as_ref(), a.input.as_deref(), a.all, a.json)?;
-    print!("{out}");
+    print!("{}", out.text);
+    for n in out.notes {
+        eprintln!("{n}");
+    }
     Ok(())
 }

@@ -143,12 +143,15 @@ pub fn language_label(lang: Option<&str>) -> &'static str {
     match lang {
         None | Some("") | Some("und") => "und",
         Some(l) => {
-            let l = l.split(['-', '_']).next().unwrap_or(l);
+            // Per mention on the output path: a binary search of the sorted list, no allocation.
+            let l = l.split(['-', '_']).next().unwrap_or(l).as_bytes();
+            if l.len() != 2 {
+                return "other";
+            }
+            let code = [l[0].to_ascii_lowercase(), l[1].to_ascii_lowercase()];
             LANGUAGES
-                .iter()
-                .find(|k| k.eq_ignore_ascii_case(l))
-                .copied()
-                .unwrap_or("other")
+                .binary_search_by(|k| k.as_bytes().cmp(&code[..]))
+                .map_or("other", |i| LANGUAGES[i])
         }
     }
 }

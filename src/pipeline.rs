@@ -17,6 +17,7 @@
 //! acknowledged.
 
 use rayon::prelude::*;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -505,13 +506,16 @@ async fn sink_loop(
         acker.ack(&p.checkpoint);
         let now = chrono::Utc::now().timestamp_millis();
         let mut newest = 0;
+        // Counted per batch, then one counter update per label set.
+        let mut langs: HashMap<&'static str, u64> = HashMap::new();
+        let mut sla: HashMap<(&'static str, &'static str), u64> = HashMap::new();
         for f in &p.event_times {
             newest = newest.max(f.created);
             let age_ms = (now - f.created).max(0);
             m.end_to_end_latency
                 .with_label_values(&[f.platform.as_str()])
                 .observe(age_ms as f64 / 1000.0);
-            m.language_events.with_label_values(&[f.lang]).inc();
+            *langs.entry(f.lang).or_default() += 1;
             if f.sla_secs > 0 {
                 let allowed = f.sla_secs as i64 * 1000;
                 let state = if age_ms >= allowed {
@@ -521,10 +525,14 @@ async fn sink_loop(
                 } else {
                     "on_time"
                 };
-                m.sla_events
-                    .with_label_values(&[f.platform.as_str(), state])
-                    .inc();
+                *sla.entry((f.platform.as_str(), state)).or_default() += 1;
             }
+        }
+        for (lang, n) in langs {
+            m.language_events.with_label_values(&[lang]).inc_by(n);
+        }
+        for ((platform, state), n) in sla {
+            m.sla_events.with_label_values(&[platform, state]).inc_by(n);
         }
         if newest > 0 {
             m.last_event_timestamp.set(newest as f64 / 1000.0);

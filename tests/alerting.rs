@@ -25,7 +25,6 @@ use tocsin::alerting::{Alerter, AlertingConfig};
 use tocsin::config::{FileSinkConfig, SinkConfig};
 use tocsin::metrics::Metrics;
 use tocsin::pipeline::{Health, Shutdown};
-use tocsin::simulate::{IncidentSpec, SimConfig, Simulator};
 use tocsin::sources::{generator::GeneratorSource, Source};
 
 fn alerting_config(toml_text: &str, outbox: &std::path::Path) -> AlertingConfig {
@@ -286,39 +285,11 @@ receiver = "am"
     cfg.validate(std::path::Path::new("test")).unwrap();
 
     // One day of history (calibration), then a French login outage, then calm.
-    let history = 1440 + 60;
-    let minutes = history + 100;
-    // A fixed stretch of simulated time (its traffic is seasonal by hour and weekday), so every
-    // run sees the same incident; Alertmanager takes alerts from the past.
-    let start_ms = chrono::DateTime::parse_from_rfc3339("2026-11-21T14:00:00Z")
-        .unwrap()
-        .timestamp_millis();
-    let end_ms = start_ms + minutes as i64 * 60_000;
-    let spec = format!(
-        "name=login,brand=northwind,lang=fr,product=app,start={},duration=25,factor=8",
-        history + 20
-    );
-    let sim = Simulator::new(SimConfig {
-        seed: 5,
-        start_ms,
-        minutes,
-        per_minute: 20.0,
-        malformed_rate: 0.0,
-        incidents: vec![IncidentSpec::parse(&spec, 0).unwrap()],
-        ..SimConfig::default()
-    });
+    // A fixed stretch of time; Alertmanager takes alerts from the past.
+    let (sim, live_from) = common::outage_day(100, 0.0);
     // History at full speed; the last 100 simulated minutes over ~8 s of wall time, so that
     // Alertmanager sees the alert firing before it resolves.
-    let live_from = end_ms - 100 * 60_000;
-    let live = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let flag = live.clone();
-    let records = sim.map(move |i| {
-        if i.truth.created_at_ms >= live_from {
-            flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-        i.record
-    });
-    let source = Source::Generator(GeneratorSource::new(Box::new(records), 250.0).pace_from(live));
+    let source = Source::Generator(GeneratorSource::simulated(sim, live_from, 250.0));
     let metrics = Arc::new(Metrics::new("test"));
     let clock = tocsin::clock::system();
     let stages = tocsin::stages::build(&cfg, clock.clone(), metrics.clone()).unwrap();

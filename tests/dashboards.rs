@@ -26,30 +26,6 @@ fn dashboards() -> Vec<(String, Value)> {
     out
 }
 
-/// Every PromQL expression: panel targets and annotation queries.
-fn exprs(d: &Value) -> Vec<String> {
-    let mut v = Vec::new();
-    for p in d["panels"].as_array().unwrap() {
-        for t in p["targets"].as_array().unwrap() {
-            v.push(t["expr"].as_str().unwrap().to_string());
-        }
-    }
-    for a in d["annotations"]["list"].as_array().unwrap() {
-        if let Some(e) = a["expr"].as_str() {
-            v.push(e.to_string());
-        }
-    }
-    v
-}
-
-/// Grafana's variables replaced by what they expand to.
-fn concrete(expr: &str) -> String {
-    expr.replace("$__rate_interval", "2m")
-        .replace("$__range", "1h")
-        .replace("\"$instance\"", "\".*\"")
-        .replace("\"$brand\"", "\".*\"")
-}
-
 #[test]
 fn dashboards_have_what_grafana_provisioning_needs() {
     let mut uids = Vec::new();
@@ -108,7 +84,7 @@ fn dashboards_use_only_metrics_tocsin_exposes() {
     .unwrap();
     let process = ["process_cpu_seconds_total", "process_resident_memory_bytes"];
     for (name, d) in dashboards() {
-        for e in exprs(&d) {
+        for (_, e) in common::exprs_of(&d) {
             let mut found = 0;
             for (i, _) in e.match_indices("tocsin") {
                 let token: String = e[i..]
@@ -142,11 +118,11 @@ fn every_expression_parses_with_prometheus() {
     let mut yaml = String::from("groups:\n  - name: dashboards\n    rules:\n");
     let mut n = 0;
     for (_, d) in dashboards() {
-        for e in exprs(&d) {
+        for (_, e) in common::exprs_of(&d) {
             n += 1;
             yaml += &format!(
                 "      - record: dashboard:expr{n}\n        expr: {}\n",
-                serde_json::to_string(&concrete(&e)).unwrap()
+                serde_json::to_string(&common::grafana_expand(&e)).unwrap()
             );
         }
     }

@@ -21,69 +21,28 @@ use std::time::Duration;
 use tocsin::config::{FileSinkConfig, SinkConfig, SourceConfig};
 use tocsin::metrics::Metrics;
 use tocsin::pipeline::{Health, Shutdown};
-use tocsin::simulate::{IncidentSpec, SimConfig, Simulator};
 use tocsin::sources::{generator::GeneratorSource, Source};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Every PromQL expression of the dashboards, Grafana's variables expanded.
 fn dashboard_exprs() -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(format!("{ROOT}/dashboards")).unwrap() {
-        let p = e.unwrap().path();
-        let d: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
-        let name = p.file_name().unwrap().to_string_lossy().to_string();
-        let mut add = |title: &str, e: &str| {
-            let e = e
-                .replace("$__rate_interval", "30s")
-                .replace("$__range", "5m")
-                .replace("\"$instance\"", "\".*\"")
-                .replace("\"$brand\"", "\".*\"");
-            out.push((format!("{name}: {title}"), e));
-        };
-        for panel in d["panels"].as_array().unwrap() {
-            for t in panel["targets"].as_array().unwrap() {
-                add(
-                    panel["title"].as_str().unwrap(),
-                    t["expr"].as_str().unwrap(),
-                );
-            }
-        }
-        for a in d["annotations"]["list"].as_array().unwrap() {
-            if let Some(e) = a["expr"].as_str() {
-                add(a["name"].as_str().unwrap(), e);
-            }
-        }
-    }
-    out
+    common::dashboard_exprs()
+        .into_iter()
+        .map(|(what, e)| (what, grafana_expand(&e)))
+        .collect()
 }
 
-/// Every rule expression of deploy/rules/tocsin.yml (`expr:` lines, folded ones included).
+/// Every rule expression of a Prometheus rules file.
 fn rule_exprs(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut lines = text.lines().peekable();
-    while let Some(l) = lines.next() {
-        let Some(rest) = l.trim_start().strip_prefix("expr:") else {
-            continue;
-        };
-        let rest = rest.trim();
-        if rest == "|" {
-            let mut e = String::new();
-            while let Some(n) = lines.peek() {
-                if n.trim().is_empty() || n.trim_start().contains(": ") && !n.contains('(') {
-                    break;
-                }
-                e += " ";
-                e += n.trim();
-                lines.next();
-            }
-            out.push(e.trim().to_string());
-        } else {
-            out.push(rest.to_string());
-        }
-    }
-    out
+    let v: serde_norway::Value = serde_norway::from_str(text).unwrap();
+    v["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["rules"].as_sequence().unwrap())
+        .map(|r| r["expr"].as_str().unwrap().trim().to_string())
+        .collect()
 }
 
 /// The parts of an alert condition that must return data: each side of `and`, without its
@@ -123,23 +82,7 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
     // the end in our runs.
     let dir = tempfile::tempdir().unwrap();
     let (hook, hits) = webhook().await;
-    let start_ms = chrono::DateTime::parse_from_rfc3339("2026-11-21T14:00:00Z")
-        .unwrap()
-        .timestamp_millis();
-    let history = 1440 + 60;
-    let spec = format!(
-        "name=login,brand=northwind,lang=fr,product=app,start={},duration=25,factor=8",
-        history + 20
-    );
-    let sim = Simulator::new(SimConfig {
-        seed: 5,
-        start_ms,
-        minutes: history + 60,
-        per_minute: 20.0,
-        malformed_rate: 0.01,
-        incidents: vec![IncidentSpec::parse(&spec, 0).unwrap()],
-        ..SimConfig::default()
-    });
+    let (sim, _) = outage_day(60, 0.01);
     let mut cfg = tocsin::demo::default_config().unwrap();
     cfg.pipeline.name = "stack".into();
     let file = |name: &str| {

@@ -175,15 +175,21 @@ pub enum HistoryError {
     },
 }
 
-/// What `tocsin incidents` prints: the incidents of `input` (else of the pipeline's incidents
-/// sink, else `tocsin-incidents.jsonl`), open ones and the 20 most recent (`all`: every one),
-/// as a table or JSON lines; warnings and queued notifications go to standard error.
+/// What `tocsin incidents` prints (`text`) and says on standard error (`notes`).
+pub struct Report {
+    pub text: String,
+    pub notes: Vec<String>,
+}
+
+/// The incidents of `input` (else of the pipeline's incidents sink, else
+/// `tocsin-incidents.jsonl`): open ones and the 20 most recent (`all`: every one), as a table or
+/// JSON lines; notes count records that were not incident events and queued notifications.
 pub fn report(
     cfg: Option<&crate::config::PipelineConfig>,
     input: Option<&str>,
     all: bool,
     json: bool,
-) -> Result<String, HistoryError> {
+) -> Result<Report, HistoryError> {
     use crate::config::{FileSinkConfig, SinkConfig};
     let file = |path: &str| {
         read_file(path).map_err(|source| HistoryError::File {
@@ -220,19 +226,20 @@ pub fn report(
         out += &table(&states);
         out += &format!("{open} open, {} listed\n", states.len());
     }
+    let mut notes = Vec::new();
     if bad > 0 {
-        eprintln!("warning: {bad} record(s) were not incident events");
+        notes.push(format!("warning: {bad} record(s) were not incident events"));
     }
     if let Some(cfg) = cfg {
         for r in &cfg.alerting.receivers {
             let dir = std::path::Path::new(&cfg.alerting.outbox).join(&r.name);
             if dir.exists() {
                 let n = super::outbox::Outbox::pending(&dir).unwrap_or(0);
-                eprintln!("receiver {}: {n} notification(s) queued", r.name);
+                notes.push(format!("receiver {}: {n} notification(s) queued", r.name));
             }
         }
     }
-    Ok(out)
+    Ok(Report { text: out, notes })
 }
 
 /// A fixed-width table for a terminal.

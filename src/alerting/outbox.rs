@@ -77,33 +77,41 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The acknowledged state and the undelivered entries of the outbox at `dir`, and how many
+/// lines were torn. Reads only.
+fn read(dir: &Path) -> std::io::Result<(State, VecDeque<Entry>, usize)> {
+    let state_path = dir.join("state.json");
+    let state: State = match std::fs::read(&state_path) {
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
+            io_err(
+                &state_path,
+                std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
+        Err(e) => return Err(io_err(&state_path, e)),
+    };
+    let qpath = dir.join("queue.jsonl");
+    let mut queue = VecDeque::new();
+    let mut torn = 0;
+    if let Ok(f) = File::open(&qpath) {
+        for line in BufReader::new(f).lines() {
+            let line = line.map_err(|e| io_err(&qpath, e))?;
+            match serde_json::from_str::<Entry>(&line) {
+                Ok(e) if e.seq > state.acked => queue.push_back(e),
+                Ok(_) => {}
+                Err(_) => torn += 1,
+            }
+        }
+    }
+    Ok((state, queue, torn))
+}
+
 impl Outbox {
     pub fn open(dir: &Path) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
-        let state_path = dir.join("state.json");
-        let state: State = match std::fs::read(&state_path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-                io_err(
-                    &state_path,
-                    std::io::Error::new(std::io::ErrorKind::InvalidData, e),
-                )
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(io_err(&state_path, e)),
-        };
+        let (state, queue, torn) = read(dir)?;
         let qpath = dir.join("queue.jsonl");
-        let mut queue = VecDeque::new();
-        let mut torn = 0;
-        if let Ok(f) = File::open(&qpath) {
-            for line in BufReader::new(f).lines() {
-                let line = line.map_err(|e| io_err(&qpath, e))?;
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(e) if e.seq > state.acked => queue.push_back(e),
-                    Ok(_) => {}
-                    Err(_) => torn += 1,
-                }
-            }
-        }
         if torn > 0 {
             tracing::warn!(dir = %dir.display(), torn, "outbox: dropped a torn line (crash during an append; its batch was not committed and is re-read)");
         }
@@ -137,20 +145,7 @@ impl Outbox {
     /// Entries waiting in the outbox at `dir`, read without touching it (safe while a
     /// pipeline runs).
     pub fn pending(dir: &Path) -> std::io::Result<usize> {
-        let acked = std::fs::read(dir.join("state.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<State>(&b).ok())
-            .map_or(0, |s| s.acked);
-        let Ok(f) = File::open(dir.join("queue.jsonl")) else {
-            return Ok(0);
-        };
-        let mut n = 0;
-        for line in BufReader::new(f).lines() {
-            if serde_json::from_str::<Entry>(&line?).is_ok_and(|e| e.seq > acked) {
-                n += 1;
-            }
-        }
-        Ok(n)
+        Ok(read(dir)?.1.len())
     }
 
     pub fn dir(&self) -> &Path {

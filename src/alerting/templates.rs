@@ -85,28 +85,14 @@ impl Templates {
 }
 
 fn load_dir(dir: &Path) -> Result<Vec<Template>, TemplateError> {
-    let read = |source| TemplateError::Read {
-        file: dir.display().to_string(),
-        source,
-    };
-    let mut paths: Vec<_> = std::fs::read_dir(dir)
-        .map_err(read)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
+    let files = crate::language_files::read_dir(dir)
+        .map_err(|(file, source)| TemplateError::Read { file, source })?;
     let mut out = Vec::new();
-    for p in paths {
-        let file = p.display().to_string();
-        let text = std::fs::read_to_string(&p).map_err(|source| TemplateError::Read {
-            file: file.clone(),
-            source,
-        })?;
-        let t = parse(&text, &file)?;
-        let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-        if t.language != stem {
+    for f in files {
+        let t = parse(&f.text, &f.file)?;
+        if t.language != f.stem {
             return Err(TemplateError::Parse {
-                file,
+                file: f.file,
                 message: format!("`language = \"{}\"` must match the file name", t.language),
             });
         }

@@ -29,11 +29,24 @@ impl GeneratorSource {
         }
     }
 
-    /// Emits records as fast as possible until `flag` turns true (the iterator sets it), then
-    /// paces from that moment.
-    pub fn pace_from(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.paced = Some(flag);
-        self
+    /// Simulated mentions: the history (event time before `live_from_ms`) as fast as possible,
+    /// then `rate` records per second.
+    pub fn simulated(
+        items: impl Iterator<Item = crate::simulate::SimItem> + Send + 'static,
+        live_from_ms: crate::clock::Millis,
+        rate: f64,
+    ) -> Self {
+        let live = Arc::new(AtomicBool::new(false));
+        let flag = live.clone();
+        let records = items.map(move |i| {
+            if i.truth.created_at_ms >= live_from_ms {
+                flag.store(true, Ordering::Relaxed);
+            }
+            i.record
+        });
+        let mut s = Self::new(Box::new(records), rate);
+        s.paced = Some(live);
+        s
     }
 
     pub async fn next_batch(&mut self, max: usize) -> Option<SourceBatch> {

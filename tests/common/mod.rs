@@ -286,6 +286,75 @@ pub fn traffic(minutes: u64, per_minute: f64, malformed_rate: f64, seed: u64) ->
     .collect()
 }
 
+/// A fixed stretch of simulated time (its traffic is seasonal by hour and weekday, so every
+/// run sees the same incident): a day and an hour of history from 2026-11-21T14:00Z, then a
+/// French northwind login outage (×8 for 25 min), then `after_minutes` more. Returns the
+/// simulator and the event time where the history ends.
+pub fn outage_day(after_minutes: u64, malformed_rate: f64) -> (Simulator, i64) {
+    let start_ms = chrono::DateTime::parse_from_rfc3339("2026-11-21T14:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let history = 1440 + 60;
+    let spec = format!(
+        "name=login,brand=northwind,lang=fr,product=app,start={},duration=25,factor=8",
+        history + 20
+    );
+    let sim = Simulator::new(SimConfig {
+        seed: 5,
+        start_ms,
+        minutes: history + after_minutes,
+        per_minute: 20.0,
+        malformed_rate,
+        incidents: vec![tocsin::simulate::IncidentSpec::parse(&spec, 0).unwrap()],
+        ..SimConfig::default()
+    });
+    (sim, start_ms + history as i64 * 60_000)
+}
+
+/// Every PromQL expression of one Grafana dashboard: (panel or annotation title, expression).
+pub fn exprs_of(d: &serde_json::Value) -> Vec<(String, String)> {
+    let mut v = Vec::new();
+    for p in d["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            v.push((
+                p["title"].as_str().unwrap().to_string(),
+                t["expr"].as_str().unwrap().to_string(),
+            ));
+        }
+    }
+    for a in d["annotations"]["list"].as_array().unwrap() {
+        if let Some(e) = a["expr"].as_str() {
+            v.push((a["name"].as_str().unwrap().to_string(), e.to_string()));
+        }
+    }
+    v
+}
+
+/// Every PromQL expression of `dashboards/`: ("file: title", expression).
+pub fn dashboard_exprs() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/dashboards")).unwrap() {
+        let p = e.unwrap().path();
+        let d: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let name = p.file_name().unwrap().to_string_lossy().to_string();
+        out.extend(
+            exprs_of(&d)
+                .into_iter()
+                .map(|(title, e)| (format!("{name}: {title}"), e)),
+        );
+    }
+    out
+}
+
+/// Grafana's variables replaced by what they expand to.
+pub fn grafana_expand(expr: &str) -> String {
+    expr.replace("$__rate_interval", "30s")
+        .replace("$__range", "5m")
+        .replace("\"$instance\"", "\".*\"")
+        .replace("\"$brand\"", "\".*\"")
+}
+
 /// A pipeline config for the mock cluster.
 pub fn config_text(brokers: &str, group: &str) -> String {
     format!(

@@ -172,39 +172,25 @@ impl Lexicons {
 
     /// Every `*.toml` file of `dir`.
     pub fn load_dir(dir: &Path) -> Result<Self, LexiconError> {
-        let read = |e| LexiconError::Read {
-            file: dir.display().to_string(),
-            source: e,
-        };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .map_err(read)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        if paths.is_empty() {
+        let found = crate::language_files::read_dir(dir)
+            .map_err(|(file, source)| LexiconError::Read { file, source })?;
+        if found.is_empty() {
             return Err(LexiconError::Empty {
                 dir: dir.display().to_string(),
             });
         }
         let mut files = Vec::new();
-        for p in paths {
-            let file = p.display().to_string();
-            let text = std::fs::read_to_string(&p).map_err(|source| LexiconError::Read {
-                file: file.clone(),
-                source,
-            })?;
-            let lf: LexiconFile = toml::from_str(&text).map_err(|e| LexiconError::Parse {
-                file: file.clone(),
+        for f in found {
+            let lf: LexiconFile = toml::from_str(&f.text).map_err(|e| LexiconError::Parse {
+                file: f.file.clone(),
                 message: e.to_string().trim_end().to_string(),
             })?;
-            let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            if lf.language != stem {
+            if lf.language != f.stem {
                 return Err(LexiconError::Parse {
-                    file,
+                    file: f.file,
                     message: format!(
-                        "`language = \"{}\"` does not match the file name ({stem}.toml)",
-                        lf.language
+                        "`language = \"{}\"` does not match the file name ({}.toml)",
+                        lf.language, f.stem
                     ),
                 });
             }

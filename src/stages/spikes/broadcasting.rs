@@ -40,8 +40,7 @@ pub struct Broadcaster {
 }
 
 /// The labels an incident keeps for its whole life (see `alerting::alert`).
-pub fn opening_labels(body: &Value) -> Value {
-    let ev: IncidentEvent = serde_json::from_value(body.clone()).unwrap_or_default();
+pub fn opening_labels(ev: &IncidentEvent) -> Value {
     json!({
         "level": ev.severity.to_string(),
         "intent": ev.main("intent"),
@@ -91,10 +90,15 @@ impl Broadcaster {
     }
 
     /// Adds the `broadcast` field to an event body when one is due. Returns whether it did.
-    pub fn annotate(&mut self, body: &mut Value, brand: u16, bucket: i64, moment: Moment) -> bool {
-        let Ok(ev) = serde_json::from_value::<IncidentEvent>(body.clone()) else {
-            return false;
-        };
+    /// `ev` is `body` read as an incident event.
+    pub fn annotate(
+        &mut self,
+        ev: IncidentEvent,
+        body: &mut Value,
+        brand: u16,
+        bucket: i64,
+        moment: Moment,
+    ) -> bool {
         let name = self
             .names
             .get(brand as usize)

@@ -31,6 +31,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use crate::alerting::event::IncidentEvent;
 use crate::clock::{Millis, SharedClock};
 use crate::config::BrandConfig;
 use crate::mention::{DedupStatus, Mention};
@@ -400,12 +401,14 @@ impl SpikeStage {
         let Some(inc) = self.incidents.get_mut(&brand) else {
             return;
         };
+        // The typed view of the event, read once for the labels and the broadcast rule.
+        let ev: IncidentEvent = serde_json::from_value(body.clone()).unwrap_or_default();
         if inc.labels.is_null() {
-            inc.labels = opening_labels(&body);
+            inc.labels = opening_labels(&ev);
         }
         body["labels"] = inc.labels.clone();
         if let Some(b) = self.broadcaster.as_mut() {
-            b.annotate(&mut body, brand, bucket, moment);
+            b.annotate(ev, &mut body, brand, bucket, moment);
         }
         let id = inc.id.clone();
         let severity = body["severity"].as_u64().unwrap_or(0);
