@@ -36,6 +36,15 @@ fn alerting_config(toml_text: &str, outbox: &std::path::Path) -> AlertingConfig 
     c
 }
 
+/// A running alerter for `cfg`, with its metrics.
+fn start(cfg: &AlertingConfig) -> (Alerter, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::new("test"));
+    let alerter = Alerter::start(cfg, "test", metrics.clone())
+        .unwrap()
+        .unwrap();
+    (alerter, metrics)
+}
+
 fn incident(brand: &str, event: &str, minutes_ago: i64) -> IncidentEvent {
     let now = chrono::Utc::now();
     let t = |m: i64| {
@@ -88,10 +97,7 @@ url = "{hook}/reject"
         ),
         outbox.path(),
     );
-    let metrics = Arc::new(Metrics::new("test"));
-    let alerter = Alerter::start(&cfg, "test", metrics.clone())
-        .unwrap()
-        .unwrap();
+    let (alerter, metrics) = start(&cfg);
     let id = "northwind-test";
 
     alerter
@@ -203,10 +209,7 @@ async fn an_amtool_silence_mutes_the_incident() {
         ),
         outbox.path(),
     );
-    let metrics = Arc::new(Metrics::new("test"));
-    let alerter = Alerter::start(&cfg, "test", metrics.clone())
-        .unwrap()
-        .unwrap();
+    let (alerter, _metrics) = start(&cfg);
     alerter
         .enqueue_event(&incident("globex", "opened", 20))
         .unwrap();
@@ -476,10 +479,7 @@ async fn kafka_receiver_and_incident_topic() {
         ),
         outbox.path(),
     );
-    let metrics = Arc::new(Metrics::new("test"));
-    let alerter = Alerter::start(&cfg, "test", metrics.clone())
-        .unwrap()
-        .unwrap();
+    let (alerter, metrics) = start(&cfg);
     let events = [
         incident("lumo", "opened", 20),
         incident("lumo", "resolved", 2),

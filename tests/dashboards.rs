@@ -131,17 +131,11 @@ fn every_expression_parses_with_prometheus() {
     if !common::installed("promtool", "prometheus") {
         return;
     }
-    let out = Command::new("promtool")
-        .args(["check", "rules"])
-        .arg(Path::new(&file))
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let text = common::run_ok(
+        Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(Path::new(&file)),
     );
-    assert!(out.status.success(), "{text}");
     assert!(
         text.contains(&format!("SUCCESS: {n} rules found")),
         "{text}"

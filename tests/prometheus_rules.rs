@@ -13,18 +13,9 @@ fn promtool(args: &[&str]) -> Option<String> {
     if !common::installed("promtool", "prometheus") {
         return None;
     }
-    let out = Command::new("promtool")
-        .current_dir(RULES)
-        .args(args)
-        .output()
-        .expect("run promtool");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool {args:?}:\n{text}");
-    Some(text)
+    Some(common::run_ok(
+        Command::new("promtool").current_dir(RULES).args(args),
+    ))
 }
 
 #[test]

@@ -22,6 +22,18 @@ pub fn installed(program: &str, package: &str) -> bool {
     found
 }
 
+/// Runs `cmd`, asserts it succeeded, and returns its standard output and error together.
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{cmd:?}:\n{text}");
+    text
+}
+
 /// A loopback port free a moment ago, for a program that takes its port on the command line.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
