@@ -221,6 +221,10 @@ pub struct BrandConfig {
     /// Ordinary words near the name that must never count as a misspelling of it.
     #[serde(default)]
     pub not_fuzzy: Vec<String>,
+    /// The languages this brand's customers write in (ISO 639-1): its mentions are detected
+    /// among these only. Empty: `stages.language.languages`.
+    #[serde(default)]
+    pub languages: Vec<String>,
 }
 
 /// Settings of the stages; each stage's table is optional and has defaults.
@@ -229,6 +233,8 @@ pub struct BrandConfig {
 pub struct StagesConfig {
     #[serde(default)]
     pub dedup: crate::stages::dedup::DedupConfig,
+    #[serde(default)]
+    pub language: crate::stages::language::LanguageConfig,
     #[serde(default)]
     pub scoring: crate::stages::scoring::ScoringConfig,
     #[serde(default)]
@@ -454,6 +460,7 @@ impl PipelineConfig {
             );
         }
         self.stages.dedup.validate(&mut bad);
+        self.stages.language.validate(&self.brands, &mut bad);
         self.stages.spikes.validate(&mut bad);
         self.stages.scoring.validate(&mut bad);
         self.alerting.validate(&mut bad);

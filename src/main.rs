@@ -47,6 +47,8 @@ enum Cmd {
     TrainIntent(TrainIntentArgs),
     /// Measure the scoring stage: complaint detection, influence ranking, brand matching.
     EvalScoring(EvalScoringArgs),
+    /// Detect the language of posts (one per line), or measure it on labelled TSV (--eval).
+    DetectLang(stages::language::command::DetectLangArgs),
     /// List open and recent incidents (from the incidents file or topic) and queued alerts.
     Incidents(IncidentsArgs),
 }
@@ -231,6 +233,7 @@ fn real_main() -> Result<()> {
             Cmd::DetectSpikes(a) => detect_spikes(a),
             Cmd::TrainIntent(a) => train_intent(a),
             Cmd::EvalScoring(a) => eval_scoring(a),
+            Cmd::DetectLang(a) => stages::language::command::run(a),
             Cmd::Incidents(a) => incidents(a),
         }
     })

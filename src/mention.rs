@@ -496,6 +496,16 @@ fn engagement(obj: &Map<String, Value>) -> Result<Engagement, DecodeError> {
 }
 
 impl Mention {
+    /// The language to act on: the detected one, else the platform's hint (`None` when
+    /// neither knows).
+    pub fn language(&self) -> Option<&str> {
+        self.enrich
+            .lang
+            .as_deref()
+            .filter(|l| *l != "und")
+            .or(self.lang_hint.as_deref())
+    }
+
     /// A mention with only the contract's required fields (evaluation tools and tests).
     pub fn plain(id: &str, platform: Platform, created_at_ms: Millis, text: &str) -> Mention {
         Mention {

@@ -133,9 +133,9 @@ pub mod names {
 pub const LANGUAGES: &[&str] = &[
     "af", "am", "ar", "az", "be", "bg", "bn", "bs", "ca", "cs", "cy", "da", "de", "el", "en", "eo",
     "es", "et", "eu", "fa", "fi", "fr", "ga", "gl", "gu", "he", "hi", "hr", "hu", "hy", "id", "is",
-    "it", "ja", "ka", "kk", "ko", "la", "lt", "lv", "mk", "mn", "mr", "ms", "mt", "nb", "nl", "nn",
-    "no", "pa", "pl", "pt", "ro", "ru", "sk", "sl", "so", "sq", "sr", "sv", "sw", "ta", "te", "th",
-    "tl", "tr", "uk", "ur", "uz", "vi", "yo", "zh", "zu",
+    "it", "ja", "ka", "kk", "ko", "la", "lg", "lt", "lv", "mi", "mk", "mn", "mr", "ms", "mt", "nb",
+    "nl", "nn", "no", "pa", "pl", "pt", "ro", "ru", "sk", "sl", "sn", "so", "sq", "sr", "st", "sv",
+    "sw", "ta", "te", "th", "tl", "tn", "tr", "ts", "uk", "ur", "uz", "vi", "xh", "yo", "zh", "zu",
 ];
 
 /// The `lang` label for a language code: itself when known, `und` when absent, else `other`.

@@ -405,9 +405,7 @@ fn process_loop(
             .map(|mn| OutputFacts {
                 created: mn.created_at_ms,
                 platform: mn.platform,
-                lang: crate::metrics::language_label(
-                    mn.enrich.lang.as_deref().or(mn.lang_hint.as_deref()),
-                ),
+                lang: crate::metrics::language_label(mn.language()),
                 sla_secs: mn.enrich.score.as_ref().map_or(0, |s| s.sla_secs),
             })
             .collect();

@@ -2,7 +2,8 @@
 //! misspelt brands), on the generated brand-matching set, and on the real labelled data in
 //! ../shared/data when it is there (complaint F1, influence ranking).
 
-use std::path::Path;
+mod common;
+
 use std::sync::Arc;
 
 use tocsin::mention::{decode, Mention};
@@ -10,18 +11,6 @@ use tocsin::metrics::Metrics;
 use tocsin::pipeline::{MapStage, Parallel, Stage};
 use tocsin::simulate::{SimConfig, Simulator};
 use tocsin::stages::scoring::{eval, Scorer, ScoringConfig, ScoringStage};
-
-fn shared(rel: &str) -> Option<std::path::PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data")
-        .join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        eprintln!("skipping: {} is not here", p.display());
-        None
-    }
-}
 
 #[test]
 fn simulated_stream_intents_personal_data_and_misspelt_brands() {
@@ -123,7 +112,7 @@ fn generated_brand_set_precision_and_recall() {
 
 #[test]
 fn complaint_detection_on_real_tweets() {
-    let Some(path) = shared("complaints/dev.tsv") else {
+    let Some(path) = common::shared_data("complaints/dev.tsv") else {
         return;
     };
     let rows = eval::read_labelled(&path).unwrap();
@@ -141,7 +130,7 @@ fn complaint_detection_on_real_tweets() {
 
 #[test]
 fn influence_ranks_engagement_better_than_followers() {
-    let Some(path) = shared("influence/vaccination_tweets.csv") else {
+    let Some(path) = common::shared_data("influence/vaccination_tweets.csv") else {
         return;
     };
     let scorer = Scorer::new(&ScoringConfig::default(), &[]).unwrap();

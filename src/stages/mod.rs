@@ -4,6 +4,7 @@
 
 pub mod brand_router;
 pub mod dedup;
+pub mod language;
 pub mod scoring;
 pub mod spikes;
 
@@ -21,7 +22,7 @@ pub enum BuildError {
     Templates(#[from] crate::alerting::broadcast::TemplateError),
 }
 
-/// The configured stages, in order: dedup, scoring, spikes.
+/// The configured stages, in order: dedup, language, scoring, spikes.
 ///
 /// Fails when a file a stage needs (lexicons, model, dictionary, broadcast templates) cannot be
 /// loaded; `validate` reports the same problems with their field paths.
@@ -36,6 +37,12 @@ pub fn build(
             &cfg.stages.dedup,
             &cfg.brands,
             metrics.clone(),
+        )));
+    }
+    if cfg.stages.language.enabled {
+        stages.push(Box::new(language::LanguageStage::new(
+            &cfg.stages.language,
+            &cfg.brands,
         )));
     }
     if cfg.stages.scoring.enabled {

@@ -4,6 +4,20 @@
 
 pub mod alertmanager;
 
+/// A file of `../shared/data` (real labelled posts, never copied into the project), or `None`
+/// with a note when the folder is not beside the clone.
+pub fn shared_data(rel: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data")
+        .join(rel);
+    if p.exists() {
+        Some(p)
+    } else {
+        eprintln!("skipping: {} is not here", p.display());
+        None
+    }
+}
+
 /// Whether a Debian program the test needs is installed. Without it the test says SKIPPED and
 /// passes, unless `TOCSIN_REQUIRE_EXTERNAL=1` (set by `.ci/run`) makes that a failure.
 pub fn installed(program: &str, package: &str) -> bool {

@@ -292,12 +292,7 @@ impl Scorer {
     }
 
     pub fn score(&self, m: &Mention, s: &mut Scratch) -> Score {
-        let lang = m
-            .enrich
-            .lang
-            .as_deref()
-            .filter(|l| *l != "und")
-            .or(m.lang_hint.as_deref());
+        let lang = m.language();
         let (intent, evidence, model_p) = self.intent_of(&m.text, lang, s);
         let mut brands = Vec::new();
         self.brands.find(&s.tokens, &mut brands);

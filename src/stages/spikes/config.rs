@@ -39,6 +39,9 @@ pub struct SpikesConfig {
     pub partition_idle_secs: u64,
     /// Brand × these dimensions are detected besides the brand itself.
     pub dimensions: Vec<Dimension>,
+    /// A brand has one series but dozens of brand × dimension series, each a chance of a
+    /// false alarm: theirs must pass `detector.threshold` × this and `detector.min_z` + 1.
+    pub dimension_threshold_factor: f64,
     /// Cap on tracked keys (≈ 0.5 KiB each).
     pub max_keys: usize,
     /// At most one `updated` event per incident in this time, unless a dimension joins.
@@ -62,6 +65,7 @@ impl Default for SpikesConfig {
             allowed_lateness_secs: 120,
             partition_idle_secs: 30,
             dimensions: vec![Dimension::Platform, Dimension::Lang, Dimension::Intent],
+            dimension_threshold_factor: 1.25,
             max_keys: 100_000,
             update_every_secs: 600,
             explain_buffer: 50_000,
@@ -79,6 +83,13 @@ impl Default for SpikesConfig {
 
 impl SpikesConfig {
     pub fn validate(&self, bad: &mut dyn FnMut(&str, &str)) {
+        if !(self.dimension_threshold_factor >= 1.0 && self.dimension_threshold_factor.is_finite())
+        {
+            bad(
+                "stages.spikes.dimension_threshold_factor",
+                "must be a finite number ≥ 1",
+            );
+        }
         if self.bucket_secs == 0 || 86_400 % self.bucket_secs != 0 {
             bad(
                 "stages.spikes.bucket_secs",

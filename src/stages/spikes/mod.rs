@@ -48,6 +48,8 @@ use state::{Agg, Incident, Series, SeriesKey};
 pub struct SpikeStage {
     cfg: SpikesConfig,
     params: Params,
+    /// Stricter parameters for brand × dimension series.
+    key_params: Params,
     router: BrandRouter,
     index: HashMap<SeriesKey, usize>,
     series: Vec<Series>,
@@ -83,6 +85,12 @@ impl SpikeStage {
             drafter.map(|d| Broadcaster::new(d, brands, cfg.bucket_secs, metrics.clone()));
         SpikeStage {
             params: Params::new(&cfg.detector, cfg.bucket_secs, Values::Counts),
+            key_params: {
+                let mut d = cfg.detector.clone();
+                d.threshold *= cfg.dimension_threshold_factor;
+                d.min_z += 1.0;
+                Params::new(&d, cfg.bucket_secs, Values::Counts)
+            },
             cfg: cfg.clone(),
             router,
             index: HashMap::new(),
@@ -119,9 +127,14 @@ impl SpikeStage {
             return None;
         }
         let i = self.series.len();
+        let params = if key.dim.is_some() {
+            &self.key_params
+        } else {
+            &self.params
+        };
         self.series.push(Series {
             key: key.clone(),
-            det: Detector::new(&self.params),
+            det: Detector::new(params),
             last: None,
         });
         self.index.insert(key, i);
@@ -154,13 +167,7 @@ impl SpikeStage {
             m.enrich.dedup.as_ref().map(|d| d.status),
             Some(DedupStatus::Exact | DedupStatus::Repost)
         );
-        let lang = m
-            .enrich
-            .lang
-            .as_deref()
-            .or(m.lang_hint.as_deref())
-            .unwrap_or("und")
-            .to_string();
+        let lang = m.language().unwrap_or("und").to_string();
         let author_hash = {
             let mut h = std::collections::hash_map::DefaultHasher::new();
             m.author.id.hash(&mut h);
@@ -229,7 +236,12 @@ impl SpikeStage {
         let mut fired: Vec<(usize, Transition)> = Vec::new();
         for (i, s) in self.series.iter_mut().enumerate() {
             let x = aggs.get(&i).map_or(0, |a| a.authors.len()) as f64;
-            let step = s.det.observe(&self.params, start_secs, x);
+            let params = if s.key.dim.is_some() {
+                &self.key_params
+            } else {
+                &self.params
+            };
+            let step = s.det.observe(params, start_secs, x);
             if let Some(t) = step.transition {
                 fired.push((i, t));
             }
@@ -561,8 +573,8 @@ impl Stage for SpikeStage {
                     continue;
                 };
                 if b.is_broadcasting(brand as u16) {
-                    let lang = m.enrich.lang.clone().or_else(|| m.lang_hint.clone());
-                    b.cover(m, brand as u16, lang.as_deref().unwrap_or("und"));
+                    let lang = m.language().unwrap_or("und").to_string();
+                    b.cover(m, brand as u16, &lang);
                 }
             }
         }
