@@ -1,7 +1,7 @@
 //! Language identification, side by side: Tocsin's detector, whatlang 0.18 and lingua 1.8
 //! (high and low accuracy), one thread each, in one run.
 //!
-//! `cargo bench --bench language` measures, for each detector: accuracy on real tweets
+//! `cargo bench --bench language --features compare` measures, for each detector: accuracy on real tweets
 //! (`../shared/data/langid/tweets_dev.tsv`, or `TOCSIN_LANGID_TSV`; skipped when absent) with
 //! every language enabled and restricted to the set's languages, accuracy on lingua's own
 //! clean test data (sentences, word pairs, single words of 29 languages all three support,

@@ -296,43 +296,32 @@ impl Detector {
     pub fn scores(&self, text: &str, script: Script) -> Vec<f32> {
         let n = self.prior.len();
         let mut total = vec![0f32; n];
-        let mut word_total = vec![0f32; n];
         let mut cur = vec![FLOOR; n];
         let mut buf = [0u8; 4];
-        let in_script = |w: &str| {
-            w.chars()
-                .next()
-                .is_some_and(|c| Script::of(c).same_system(script))
-        };
-        for word in text.split(' ').filter(|w| in_script(w)) {
-            word_total.fill(0.0);
-            self.score_word(word, &mut word_total, &mut cur, &mut buf);
-            for (t, w) in total.iter_mut().zip(&word_total) {
-                *t += w;
+        for word in text.split(' ') {
+            let first = word.chars().next();
+            if !first.is_some_and(|c| Script::of(c).same_system(script)) {
+                continue;
             }
-        }
-        total
-    }
-
-    fn score_word(&self, word: &str, total: &mut [f32], cur: &mut [f32], buf: &mut [u8; 4]) {
-        {
-            let starts: Vec<usize> = word.char_indices().map(|(i, _)| i).collect();
-            for (k, &start) in starts.iter().enumerate() {
+            // At each start, every order adds, per language, the longest n-gram it knows from
+            // there (back-off), or FLOOR when it knows not even the letter.
+            for (start, _) in word.char_indices() {
                 cur.fill(FLOOR);
                 let mut h = NGRAM_HASH_SEED;
-                for ch in word[start..].chars().take(MAX_ORDER.min(starts.len() - k)) {
-                    h = ngram_hash_extend(h, ch.encode_utf8(buf).as_bytes());
+                for ch in word[start..].chars().take(MAX_ORDER) {
+                    h = ngram_hash_extend(h, ch.encode_utf8(&mut buf).as_bytes());
                     if let Some(list) = self.model.lookup(ngram_hash_finish(h)) {
                         for p in list.chunks_exact(2) {
                             cur[p[0] as usize] = -(p[1] as f32) / QUANT;
                         }
                     }
-                    for (t, c) in total.iter_mut().zip(cur.iter()) {
+                    for (t, c) in total.iter_mut().zip(&cur) {
                         *t += c;
                     }
                 }
             }
         }
+        total
     }
 
     /// The static log prior per language id (`-inf` outside the candidates).
