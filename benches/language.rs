@@ -234,14 +234,11 @@ fn run(c: &Candidate, rows: &[(String, String)]) -> (f64, f64) {
         Which::Tocsin(d, adaptive) => {
             let mut mix = LanguageMix::new(d, 20_000.0);
             for (gold, text) in rows {
-                let ctx = Context {
-                    prior: adaptive.then(|| mix.log_prior()),
-                    ..Default::default()
+                let r = if *adaptive {
+                    mix.detect_next(d, text)
+                } else {
+                    d.detect(text, Context::default())
                 };
-                let r = d.detect(text, ctx);
-                if *adaptive {
-                    mix.observe(d.model().id_of(r.lang), r.confidence);
-                }
                 ok += (r.lang == gold) as usize;
             }
         }

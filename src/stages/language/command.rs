@@ -90,12 +90,11 @@ pub fn run(a: DetectLangArgs) -> Result<()> {
     let mut mix = super::mix::LanguageMix::new(&det, cfg.mix_half_life);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for line in text.lines() {
-        let ctx = Context {
-            prior: (!a.static_prior).then(|| mix.log_prior()),
-            ..Default::default()
+        let d = if a.static_prior {
+            det.detect(line, Context::default())
+        } else {
+            mix.detect_next(&det, line)
         };
-        let d = det.detect(line, ctx);
-        mix.observe(det.model().id_of(d.lang), d.confidence);
         quiet_on_broken_pipe(writeln!(out, "{}\t{:.3}\t{line}", d.lang, d.confidence))?;
     }
     quiet_on_broken_pipe(out.flush())

@@ -51,16 +51,11 @@ pub fn evaluate(det: &Detector, rows: &[(String, String)], adaptive: bool) -> Re
     let preds: Vec<_> = rows
         .iter()
         .map(|(_, t)| {
-            if !adaptive {
-                return det.detect(t, Context::default());
+            if adaptive {
+                mix.detect_next(det, t)
+            } else {
+                det.detect(t, Context::default())
             }
-            let ctx = Context {
-                prior: Some(mix.log_prior()),
-                ..Default::default()
-            };
-            let d = det.detect(t, ctx);
-            mix.observe(det.model().id_of(d.lang), d.confidence);
-            d
         })
         .collect();
     let mut r = Report {

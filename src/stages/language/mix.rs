@@ -8,7 +8,7 @@
 //! `base_l · k / (total + k)`. Deterministic: the same posts in the same order give the same
 //! prior.
 
-use super::detector::Detector;
+use super::detector::{Context, Detection, Detector};
 
 /// Detections at least this confident are counted.
 pub const COUNT_ABOVE: f32 = 0.8;
@@ -48,6 +48,18 @@ impl LanguageMix {
     /// The current log prior per language id (`-inf` outside the candidates).
     pub fn log_prior(&self) -> &[f32] {
         &self.log_prior
+    }
+
+    /// Detects the next post of the stream with the mix as prior, then learns from it: what
+    /// the stage does, one post at a time (evaluation, the command line).
+    pub fn detect_next(&mut self, det: &Detector, text: &str) -> Detection {
+        let ctx = Context {
+            prior: Some(self.log_prior()),
+            ..Default::default()
+        };
+        let d = det.detect(text, ctx);
+        self.observe(det.model().id_of(d.lang), d.confidence);
+        d
     }
 
     /// Records one detection (language id and confidence).
