@@ -22,7 +22,6 @@ use std::time::Duration;
 
 use tocsin::alerting::event::IncidentEvent;
 use tocsin::alerting::{Alerter, AlertingConfig};
-use tocsin::config::{FileSinkConfig, SinkConfig};
 use tocsin::metrics::Metrics;
 use tocsin::pipeline::{Health, Shutdown};
 use tocsin::sources::{generator::GeneratorSource, Source};
@@ -245,15 +244,7 @@ async fn a_simulated_incident_flows_from_mentions_to_alertmanager_and_back() {
     let mut cfg = tocsin::demo::default_config().unwrap();
     cfg.stages.spikes.detector.min_calibration_days = 1;
     cfg.stages.spikes.detector.resolve_after_secs = 600;
-    let file = |name: &str| {
-        SinkConfig::File(FileSinkConfig {
-            path: dir.path().join(name).display().to_string(),
-            fsync: false,
-        })
-    };
-    cfg.sink = file("enriched.jsonl");
-    cfg.dead_letter = file("dlq.jsonl");
-    cfg.stages.spikes.incidents = file("incidents.jsonl");
+    common::file_outputs(&mut cfg, dir.path());
     let alerting = format!(
         r#"
 dashboard_url = "http://grafana.local/d/tocsin-brands"

@@ -85,15 +85,7 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
     let (sim, _) = outage_day(60, 0.01);
     let mut cfg = tocsin::demo::default_config().unwrap();
     cfg.pipeline.name = "stack".into();
-    let file = |name: &str| {
-        SinkConfig::File(FileSinkConfig {
-            path: dir.path().join(name).display().to_string(),
-            fsync: false,
-        })
-    };
-    cfg.sink = file("enriched.jsonl");
-    cfg.dead_letter = file("dlq.jsonl");
-    cfg.stages.spikes.incidents = file("incidents.jsonl");
+    file_outputs(&mut cfg, dir.path());
     cfg.stages.spikes.detector.min_calibration_days = 1;
     cfg.alerting = toml::from_str(&format!(
         "outbox = \"{}\"\n[[receivers]]\nname = \"care\"\ntype = \"webhook\"\nurl = \"{hook}/care\"\n",
@@ -115,7 +107,14 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
             .insert("statistics.interval.ms".into(), "1000".into());
     }
     kcfg.brands = cfg.brands.clone();
-    kcfg.stages.spikes.incidents = file("kafka-incidents.jsonl");
+    kcfg.stages.spikes.incidents = SinkConfig::File(FileSinkConfig {
+        path: dir
+            .path()
+            .join("kafka-incidents.jsonl")
+            .display()
+            .to_string(),
+        fsync: false,
+    });
 
     let metrics = Arc::new(Metrics::new("stack"));
     let health = Arc::new(Health::default());
@@ -238,7 +237,10 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
         tocsin::metrics::names::ALL.len(),
         dash.len()
     );
-    for (what, e) in dash {
+    let rule_list = rule_exprs(&rules);
+    assert!(rule_list.len() >= 14, "{rule_list:?}");
+    let rules_tagged = rule_list.into_iter().map(|e| ("rule".to_string(), e));
+    for (what, e) in dash.into_iter().chain(rules_tagged) {
         if let Err(err) = query(&http, &base, &e).await {
             problems.push(format!("{what}: {err} in {e}"));
         }
@@ -247,20 +249,6 @@ async fn prometheus_scrapes_every_metric_and_every_expression_returns_data() {
             match query(&http, &base, &part).await {
                 Ok(0) => problems.push(format!("{what}: no data for {part}")),
                 Err(err) => problems.push(format!("{what}: {err} in {part}")),
-                Ok(_) => {}
-            }
-        }
-    }
-    let rule_list = rule_exprs(&rules);
-    assert!(rule_list.len() >= 14, "{rule_list:?}");
-    for e in rule_list {
-        if let Err(err) = query(&http, &base, &e).await {
-            problems.push(format!("rule: {err} in {e}"));
-        }
-        for part in data_parts(&e) {
-            match query(&http, &base, &part).await {
-                Ok(0) => problems.push(format!("rule: no data for {part}")),
-                Err(err) => problems.push(format!("rule: {err} in {part}")),
                 Ok(_) => {}
             }
         }

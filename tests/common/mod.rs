@@ -4,6 +4,20 @@
 
 pub mod alertmanager;
 
+/// Points the pipeline's sink, dead letters and incident events at files in `dir`
+/// (`enriched.jsonl`, `dlq.jsonl`, `incidents.jsonl`), without fsync.
+pub fn file_outputs(cfg: &mut tocsin::config::PipelineConfig, dir: &Path) {
+    let file = |name: &str| {
+        tocsin::config::SinkConfig::File(tocsin::config::FileSinkConfig {
+            path: dir.join(name).display().to_string(),
+            fsync: false,
+        })
+    };
+    cfg.sink = file("enriched.jsonl");
+    cfg.dead_letter = file("dlq.jsonl");
+    cfg.stages.spikes.incidents = file("incidents.jsonl");
+}
+
 /// A file of `../shared/data` (real labelled posts, never copied into the project), or `None`
 /// with a note when the folder is not beside the clone.
 pub fn shared_data(rel: &str) -> Option<std::path::PathBuf> {

@@ -117,12 +117,15 @@ pub fn canonical(code: &str) -> &str {
 pub struct Detection {
     pub lang: &'static str,
     pub confidence: f32,
+    /// The model's id of `lang` (`None` for `und`), for priors that learn from detections.
+    pub id: Option<u8>,
 }
 
 impl Detection {
     pub const UND: Detection = Detection {
         lang: "und",
         confidence: 0.0,
+        id: None,
     };
 }
 
@@ -151,7 +154,7 @@ pub struct Detector {
     model: &'static Model,
     /// Log prior per language id; `-inf` for languages outside the candidate set.
     prior: Vec<f32>,
-    /// The language a single-language script decides, per script, when it is a candidate.
+    /// Scripts only one candidate writes, with that language.
     by_script: Vec<(Script, u8)>,
     /// The script each language is written in, by language id.
     scripts: Vec<Script>,
@@ -216,29 +219,27 @@ impl Detector {
                 }
             })
             .collect();
-        let by_script = [
-            (Script::Hangul, "ko"),
-            (Script::Kana, "ja"),
-            (Script::Thai, "th"),
-            (Script::Hebrew, "he"),
-            (Script::Georgian, "ka"),
-            (Script::Armenian, "hy"),
-            (Script::Greek, "el"),
-            (Script::Gujarati, "gu"),
-            (Script::Tamil, "ta"),
-            (Script::Telugu, "te"),
-            (Script::Bengali, "bn"),
-            (Script::Gurmukhi, "pa"),
-        ]
-        .into_iter()
-        .filter(|(_, c)| allowed(c))
-        .filter_map(|(s, c)| model.id_of(c).map(|id| (s, id)))
-        .collect();
+        // A script that only one candidate writes decides alone.
+        let scripts: Vec<Script> = codes.iter().map(|c| script_of(c)).collect();
+        let candidates: Vec<u8> = (0..codes.len() as u8)
+            .filter(|&i| allowed(codes[i as usize]))
+            .collect();
+        let by_script = candidates
+            .iter()
+            .map(|&i| (scripts[i as usize], i))
+            .filter(|(s, _)| {
+                candidates
+                    .iter()
+                    .filter(|&&j| scripts[j as usize].same_system(*s))
+                    .count()
+                    == 1
+            })
+            .collect();
         Detector {
             model,
             prior,
             by_script,
-            scripts: codes.iter().map(|c| script_of(c)).collect(),
+            scripts,
             ignore: Vec::new(),
             w,
         }
@@ -272,11 +273,12 @@ impl Detector {
         let Some(script) = c.script() else {
             return Detection::UND;
         };
-        if let Some(&(_, id)) = self.by_script.iter().find(|(s, _)| *s == script) {
+        if let Some(&(_, id)) = self.by_script.iter().find(|(s, _)| s.same_system(script)) {
             let share = c.count(script) as f32 / c.letter_count() as f32;
             return Detection {
                 lang: self.model.codes()[id as usize],
                 confidence: 0.5 + 0.49 * share,
+                id: Some(id),
             };
         }
         let mut scores = self.scores(&c.text, script);
@@ -373,6 +375,7 @@ impl Detector {
         Detection {
             lang: self.model.codes()[best],
             confidence,
+            id: Some(best as u8),
         }
     }
 }

@@ -58,7 +58,7 @@ impl LanguageMix {
             ..Default::default()
         };
         let d = det.detect(text, ctx);
-        self.observe(det.model().id_of(d.lang), d.confidence);
+        self.observe(d.id, d.confidence);
         d
     }
 

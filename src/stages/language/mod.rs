@@ -274,13 +274,11 @@ impl Stage for LanguageStage {
                 detectors[slot].detect(&m.text, ctx)
             })
             .collect();
-        let model = Model::get();
         for (((m, d), slot), key) in batch.iter_mut().zip(found).zip(slots).zip(keys) {
-            let id = model.id_of(d.lang);
             if let Some(mixes) = self.mixes.as_mut() {
-                mixes[slot].observe(id, d.confidence);
+                mixes[slot].observe(d.id, d.confidence);
             }
-            if let (Some(k), Some(id), true) = (key, id, d.confidence >= mix::COUNT_ABOVE) {
+            if let (Some(k), Some(id), true) = (key, d.id, d.confidence >= mix::COUNT_ABOVE) {
                 self.authors.push(k, id);
             }
             m.enrich.lang = Some(d.lang.to_string());
