@@ -25,6 +25,8 @@ pub enum AssembleError {
     Sink(#[from] SinkError),
     #[error(transparent)]
     Alerting(#[from] crate::alerting::AlertingError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 pub async fn open_source(
@@ -73,6 +75,13 @@ pub async fn pipeline(
             crate::alerting::Alerter::start(&cfg.alerting, &cfg.pipeline.name, metrics.clone())?
         } else {
             None
+        },
+        archive: match &cfg.archive {
+            Some(a) => Some((
+                crate::archive::sink::ArchiveRows::new(a, &cfg.brands),
+                crate::archive::sink::ArchiveSink::open(a, metrics.clone())?,
+            )),
+            None => None,
         },
         limits: cfg.limits.decode_limits(),
         clock,

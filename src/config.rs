@@ -56,6 +56,9 @@ pub struct PipelineConfig {
     /// Receivers, routing, outbox and the broadcast rule.
     #[serde(default)]
     pub alerting: crate::alerting::AlertingConfig,
+    /// Parquet archive of enriched mentions and incident events; none when absent.
+    #[serde(default)]
+    pub archive: Option<crate::archive::ArchiveConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -464,6 +467,9 @@ impl PipelineConfig {
         self.stages.spikes.validate(&mut bad);
         self.stages.scoring.validate(&mut bad);
         self.alerting.validate(&mut bad);
+        if let Some(a) = &self.archive {
+            a.validate(&mut bad);
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, b) in self.brands.iter().enumerate() {
             if b.id.is_empty()

@@ -40,7 +40,8 @@ pub struct DemoArgs {
     /// Address for /metrics, /healthz, /readyz (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9464")]
     listen: String,
-    /// Folder for enriched.jsonl and dead_letters.jsonl.
+    /// Folder for enriched.jsonl, dead_letters.jsonl, incidents.jsonl and the Parquet
+    /// archive (`archive/`, for `tocsin query` and `tocsin backtest`).
     #[arg(long, default_value_os_t = std::env::temp_dir().join("tocsin-demo"))]
     out: PathBuf,
     #[arg(long, default_value_t = 7)]
@@ -132,6 +133,12 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         path: incidents_path.display().to_string(),
         fsync: false,
     });
+
+    let archive = a.out.join("archive");
+    let _ = std::fs::remove_dir_all(&archive);
+    cfg.archive = Some(crate::archive::ArchiveConfig::at(
+        archive.display().to_string(),
+    ));
 
     let live_minutes = (a.hours * 60.0).round().max(10.0) as u64;
     // The spike detector calibrates on its own history (two days by default): the demo
@@ -243,6 +250,13 @@ pub async fn run(a: DemoArgs) -> Result<()> {
         started,
     );
     print_incidents(&incidents_path);
+    println!(
+        "\nEverything is archived as Parquet in {dir}. Ask it, for example:\n  \
+         tocsin query --archive {dir} \"SELECT date, hour, lang, count(*) AS n FROM mentions \
+         WHERE brand = 'northwind' GROUP BY 1, 2, 3 ORDER BY 1, 2, n DESC LIMIT 20\"\n  \
+         tocsin backtest --archive {dir}",
+        dir = archive.display()
+    );
     if a.linger {
         println!("\nServing http://{bound}/metrics until Ctrl-C.");
         let _ = tokio::signal::ctrl_c().await;

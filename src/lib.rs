@@ -5,11 +5,13 @@
 //! Prometheus metrics and a small HTTP server beside it.
 
 pub mod alerting;
+pub mod archive;
 pub mod assemble;
 pub mod backtest;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod detect_spikes;
 pub mod language_files;
 pub mod logging;
 pub mod mention;

@@ -51,6 +51,11 @@ enum Cmd {
     DetectLang(stages::language::command::DetectLangArgs),
     /// List open and recent incidents (from the incidents file or topic) and queued alerts.
     Incidents(IncidentsArgs),
+    /// Run SQL over an archive (tables `mentions` and `incidents`).
+    Query(tocsin::archive::query::QueryArgs),
+    /// Replay history (an archive or a JSON-lines file) through the stages in event time and
+    /// report the incidents and broadcasts it would have produced.
+    Backtest(tocsin::backtest::command::BacktestArgs),
 }
 
 #[derive(Args)]
@@ -136,8 +141,8 @@ struct DetectSpikesArgs {
     /// Also flag drops (for non-count series).
     #[arg(long)]
     two_sided: bool,
-    #[arg(long, value_enum, default_value_t = tocsin::backtest::ValueKind::Auto)]
-    values: tocsin::backtest::ValueKind,
+    #[arg(long, value_enum, default_value_t = tocsin::detect_spikes::ValueKind::Auto)]
+    values: tocsin::detect_spikes::ValueKind,
 }
 
 #[derive(Args)]
@@ -159,6 +164,10 @@ struct EnrichArgs {
     /// Pipeline config for stage settings and brands (its source and sinks are ignored).
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Also archive the enriched mentions and incidents as Parquet in this folder (with the
+    /// config's `[archive]` settings, if any).
+    #[arg(long)]
+    archive: Option<String>,
 }
 
 #[derive(Args)]
@@ -235,6 +244,8 @@ fn real_main() -> Result<()> {
             Cmd::EvalScoring(a) => eval_scoring(a),
             Cmd::DetectLang(a) => stages::language::command::run(a),
             Cmd::Incidents(a) => incidents(a),
+            Cmd::Query(a) => tocsin::archive::query::command(a).await,
+            Cmd::Backtest(a) => tocsin::backtest::command::run(a).await,
         }
     })
 }
@@ -343,6 +354,14 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
     cfg.dead_letter = SinkConfig::File(FileSinkConfig {
         path: dlq.clone(),
         fsync: false,
+    });
+    cfg.archive = a.archive.clone().map(|path| {
+        let mut c = cfg
+            .archive
+            .clone()
+            .unwrap_or_else(|| tocsin::archive::ArchiveConfig::at(""));
+        c.path = path;
+        c
     });
     cfg.validate(
         a.config
@@ -460,7 +479,7 @@ fn detect_spikes(a: DetectSpikesArgs) -> Result<()> {
     if !problems.is_empty() {
         bail!("invalid detector settings: {}", problems.join("; "));
     }
-    let reports = tocsin::backtest::run_path(&det, a.values, &a.input, &a.output)?;
+    let reports = tocsin::detect_spikes::run_path(&det, a.values, &a.input, &a.output)?;
     let alerts: usize = reports.iter().map(|r| r.alerts).sum();
     let rows: usize = reports.iter().map(|r| r.rows).sum();
     for r in &reports {

@@ -14,6 +14,7 @@ use prometheus::{
 };
 
 use crate::mention::DlqReason;
+use std::collections::HashMap;
 
 pub mod names {
     pub const BUILD_INFO: &str = "tocsin_build_info";
@@ -64,6 +65,11 @@ pub mod names {
     pub const NOTIFICATION_DURATION: &str = "tocsin_notification_duration_seconds";
     pub const BROADCASTS: &str = "tocsin_broadcasts_total";
     pub const BROADCAST_COVERED: &str = "tocsin_broadcast_covered_events_total";
+    pub const ARCHIVE_FILES: &str = "tocsin_archive_files_total";
+    pub const ARCHIVE_ROWS: &str = "tocsin_archive_rows_total";
+    pub const ARCHIVE_BYTES: &str = "tocsin_archive_written_bytes_total";
+    pub const ARCHIVE_EXPIRED: &str = "tocsin_archive_expired_partitions_total";
+    pub const ARCHIVE_COMMIT_DURATION: &str = "tocsin_archive_commit_duration_seconds";
 
     /// Whether `series` is one Tocsin exposes: a name above, or a histogram's `_bucket`,
     /// `_count` or `_sum` series.
@@ -125,6 +131,11 @@ pub mod names {
         NOTIFICATION_DURATION,
         BROADCASTS,
         BROADCAST_COVERED,
+        ARCHIVE_FILES,
+        ARCHIVE_ROWS,
+        ARCHIVE_BYTES,
+        ARCHIVE_EXPIRED,
+        ARCHIVE_COMMIT_DURATION,
     ];
 }
 
@@ -154,6 +165,16 @@ pub fn language_label(lang: Option<&str>) -> &'static str {
                 .map_or("other", |i| LANGUAGES[i])
         }
     }
+}
+
+/// What the sink task counts of each output once it is acknowledged.
+pub struct OutputFacts {
+    pub created: crate::clock::Millis,
+    pub platform: crate::mention::Platform,
+    /// A bounded language label (see [`language_label`]).
+    pub lang: &'static str,
+    /// First-response time the SLA allows; 0 when the scoring stage did not run.
+    pub sla_secs: u64,
 }
 
 /// Handles to every metric of one pipeline instance, registered in its own registry.
@@ -207,6 +228,11 @@ pub struct Metrics {
     pub notification_duration: HistogramVec,
     pub broadcasts: IntCounterVec,
     pub broadcast_covered: IntCounter,
+    pub archive_files: IntCounterVec,
+    pub archive_rows: IntCounterVec,
+    pub archive_bytes: IntCounterVec,
+    pub archive_expired: IntCounterVec,
+    pub archive_commit_duration: prometheus::Histogram,
 }
 
 /// Registers `m` once and returns it (a metric is a cheap handle to shared state).
@@ -345,6 +371,11 @@ impl Metrics {
             notification_duration: histogram(&registry, NOTIFICATION_DURATION, "Time of one delivery attempt to a receiver.", &["receiver"], latency_buckets()),
             broadcasts: counter(&registry, BROADCASTS, "Mass-incident broadcast drafts emitted, by kind (initial, reminder, resolved).", &["kind"]),
             broadcast_covered: int_counter(&registry, BROADCAST_COVERED, "Mentions marked as covered by an incident's public status update."),
+            archive_files: counter(&registry, ARCHIVE_FILES, "Parquet files committed to the archive (complete, synced, renamed into their partition), by table.", &["table"]),
+            archive_rows: counter(&registry, ARCHIVE_ROWS, "Rows in committed archive files, by table.", &["table"]),
+            archive_bytes: counter(&registry, ARCHIVE_BYTES, "Bytes of committed archive files, by table.", &["table"]),
+            archive_expired: counter(&registry, ARCHIVE_EXPIRED, "Archive date partitions deleted by the retention setting, by table.", &["table"]),
+            archive_commit_duration: register(&registry, prometheus::Histogram::with_opts(HistogramOpts::new(ARCHIVE_COMMIT_DURATION, "Time to commit the archive's open files (close, fsync, rename); source offsets wait for it.").buckets(latency_buckets())).expect("valid metric")),
             last_event_timestamp: last,
             up,
             registry,
@@ -373,6 +404,12 @@ impl Metrics {
             m.broadcasts.with_label_values(&[k]);
         }
         m.language_events.with_label_values(&["und"]);
+        for t in ["mentions", "incidents"] {
+            m.archive_files.with_label_values(&[t]);
+            m.archive_rows.with_label_values(&[t]);
+            m.archive_bytes.with_label_values(&[t]);
+            m.archive_expired.with_label_values(&[t]);
+        }
         for i in crate::stages::scoring::intent::Intent::ALL {
             m.scoring_intent_events.with_label_values(&[i.as_str()]);
         }
@@ -384,6 +421,44 @@ impl Metrics {
         let mut buf = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         String::from_utf8(buf).unwrap_or_default()
+    }
+
+    /// Counts acknowledged outputs: end-to-end latency, languages, SLA state, newest event.
+    pub fn observe_outputs(&self, facts: &[OutputFacts], now: crate::clock::Millis) {
+        let mut newest = 0;
+        // Counted per batch, then one counter update per label set.
+        let mut langs: HashMap<&'static str, u64> = HashMap::new();
+        let mut sla: HashMap<(&'static str, &'static str), u64> = HashMap::new();
+        for f in facts {
+            newest = newest.max(f.created);
+            let age_ms = (now - f.created).max(0);
+            self.end_to_end_latency
+                .with_label_values(&[f.platform.as_str()])
+                .observe(age_ms as f64 / 1000.0);
+            *langs.entry(f.lang).or_default() += 1;
+            if f.sla_secs > 0 {
+                let allowed = f.sla_secs as i64 * 1000;
+                let state = if age_ms >= allowed {
+                    "breached"
+                } else if age_ms * 4 >= allowed * 3 {
+                    "at_risk"
+                } else {
+                    "on_time"
+                };
+                *sla.entry((f.platform.as_str(), state)).or_default() += 1;
+            }
+        }
+        for (lang, n) in langs {
+            self.language_events.with_label_values(&[lang]).inc_by(n);
+        }
+        for ((platform, state), n) in sla {
+            self.sla_events
+                .with_label_values(&[platform, state])
+                .inc_by(n);
+        }
+        if newest > 0 {
+            self.last_event_timestamp.set(newest as f64 / 1000.0);
+        }
     }
 
     pub fn dead_letter(&self, reason: DlqReason) -> IntCounter {

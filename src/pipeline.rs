@@ -17,15 +17,16 @@
 //! acknowledged.
 
 use rayon::prelude::*;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
+use crate::archive::sink::{ArchiveRows, ArchiveSink};
 use crate::clock::{Millis, SharedClock};
 use crate::mention::{decode, DecodeLimits, Mention, Origin, RawRecord};
 use crate::metrics::Metrics;
+use crate::metrics::OutputFacts;
 use crate::sinks::{DeadLetter, OutRecord, Sink, SinkError};
 use crate::sources::{Acker, Source, SourceBatch};
 
@@ -94,6 +95,9 @@ pub struct Pipeline {
     /// Routes incident events to receivers through the durable outbox; `None` without
     /// receivers. Stopped (after its grace time) when the run ends.
     pub alerter: Option<crate::alerting::Alerter>,
+    /// The Parquet archive: rows built on the processing thread, written by the sink task,
+    /// which holds source offsets until the archive commits.
+    pub archive: Option<(ArchiveRows, ArchiveSink)>,
     pub limits: DecodeLimits,
     pub clock: SharedClock,
     pub metrics: Arc<Metrics>,
@@ -121,22 +125,16 @@ pub enum PipelineError {
     Processing(String),
     #[error(transparent)]
     Alerting(#[from] crate::alerting::AlertingError),
-}
-
-/// What the sink task counts of each output once it is acknowledged.
-struct OutputFacts {
-    created: Millis,
-    platform: crate::mention::Platform,
-    /// A bounded language label (see [`crate::metrics::language_label`]).
-    lang: &'static str,
-    /// First-response time the SLA allows; 0 when the scoring stage did not run.
-    sla_secs: u64,
+    #[error("archive failed, offsets of uncommitted batches were not committed: {0}")]
+    Archive(#[from] crate::archive::ArchiveError),
 }
 
 struct Processed {
     outputs: Vec<OutRecord>,
     dead: Vec<DeadLetter>,
     incidents: Vec<OutRecord>,
+    /// The batch's `mentions` rows when the archive is on.
+    archive: Option<datafusion::arrow::array::RecordBatch>,
     /// (created_at, platform) of each output, for latency metrics after the ack.
     event_times: Vec<OutputFacts>,
     checkpoint: crate::sources::Checkpoint,
@@ -170,6 +168,7 @@ impl Pipeline {
             dead_letter,
             incidents,
             alerter,
+            archive,
             limits,
             clock,
             metrics,
@@ -242,8 +241,16 @@ impl Pipeline {
         // 2. Processing thread.
         let m = metrics.clone();
         let rt = tokio::runtime::Handle::current();
+        let (rows, archive) = archive.unzip();
         let processing = tokio::task::spawn_blocking(move || {
-            process_loop(rt, rx_raw, tx_out, stages, limits, clock, m, tick_interval)
+            let ctx = ProcessContext {
+                limits,
+                clock,
+                m,
+                tick_interval,
+                rows,
+            };
+            process_loop(rt, rx_raw, tx_out, stages, ctx)
         });
 
         // 3. Sink task (here).
@@ -253,6 +260,7 @@ impl Pipeline {
             dead_letter,
             incidents,
             alerter.as_ref(),
+            archive,
             acker.as_ref(),
             &metrics,
             &source_label,
@@ -285,17 +293,29 @@ impl Pipeline {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the processing thread needs besides its channels and stages.
+struct ProcessContext {
+    limits: DecodeLimits,
+    clock: SharedClock,
+    m: Arc<Metrics>,
+    tick_interval: Duration,
+    rows: Option<ArchiveRows>,
+}
+
 fn process_loop(
     rt: tokio::runtime::Handle,
     mut rx: mpsc::Receiver<SourceBatch>,
     tx: mpsc::Sender<Processed>,
     mut stages: Vec<Box<dyn Stage>>,
-    limits: DecodeLimits,
-    clock: SharedClock,
-    m: Arc<Metrics>,
-    tick_interval: Duration,
+    ctx: ProcessContext,
 ) -> u64 {
+    let ProcessContext {
+        limits,
+        clock,
+        m,
+        tick_interval,
+        rows,
+    } = ctx;
     let decode_label = ["decode"];
     let mut read = 0u64;
     let mut last_tick = Instant::now();
@@ -317,6 +337,7 @@ fn process_loop(
                     outputs: Vec::new(),
                     dead: Vec::new(),
                     incidents: produced,
+                    archive: None,
                     event_times: Vec::new(),
                     checkpoint: crate::sources::Checkpoint::default(),
                     read_at: Instant::now(),
@@ -412,10 +433,15 @@ fn process_loop(
         m.stage_batch_duration
             .with_label_values(&["encode"])
             .observe(t.elapsed().as_secs_f64());
+        let archive = rows
+            .as_ref()
+            .filter(|_| !mentions.is_empty())
+            .map(|r| r.batch(&mentions));
         let p = Processed {
             outputs,
             dead,
             incidents,
+            archive,
             event_times,
             checkpoint: batch.checkpoint,
             read_at: batch.read_at,
@@ -435,6 +461,7 @@ async fn sink_loop(
     mut dead_letter: Sink,
     mut incidents: Option<Sink>,
     alerter: Option<&crate::alerting::Alerter>,
+    mut archive: Option<ArchiveSink>,
     acker: &dyn Acker,
     m: &Metrics,
     source_label: &str,
@@ -467,6 +494,11 @@ async fn sink_loop(
             },
             _ = ticker.tick() => {
                 acker.tick();
+                if let Some(a) = archive.as_mut() {
+                    for c in a.tick().await? {
+                        acker.ack(&c);
+                    }
+                }
                 continue;
             }
         };
@@ -483,6 +515,13 @@ async fn sink_loop(
                 m.dead_letter(r).inc();
             }
         }
+        // Every output is durable (the archive's rows once it commits): now the source may
+        // move its offsets.
+        tracing::trace!(checkpoint = ?p.checkpoint.offsets, outputs = n_out, dead = n_dead, "batch written");
+        let done = match archive.as_mut() {
+            Some(a) => a.write(p.archive, &p.incidents, p.checkpoint).await?,
+            None => vec![p.checkpoint],
+        };
         if !p.incidents.is_empty() {
             // Queued notifications and incident events are both durable before the ack.
             if let Some(a) = alerter {
@@ -499,42 +538,10 @@ async fn sink_loop(
                 ),
             }
         }
-        // Every output is durable: now the source may move its offsets.
-        tracing::trace!(checkpoint = ?p.checkpoint.offsets, outputs = n_out, dead = n_dead, "batch durable");
-        acker.ack(&p.checkpoint);
-        let now = chrono::Utc::now().timestamp_millis();
-        let mut newest = 0;
-        // Counted per batch, then one counter update per label set.
-        let mut langs: HashMap<&'static str, u64> = HashMap::new();
-        let mut sla: HashMap<(&'static str, &'static str), u64> = HashMap::new();
-        for f in &p.event_times {
-            newest = newest.max(f.created);
-            let age_ms = (now - f.created).max(0);
-            m.end_to_end_latency
-                .with_label_values(&[f.platform.as_str()])
-                .observe(age_ms as f64 / 1000.0);
-            *langs.entry(f.lang).or_default() += 1;
-            if f.sla_secs > 0 {
-                let allowed = f.sla_secs as i64 * 1000;
-                let state = if age_ms >= allowed {
-                    "breached"
-                } else if age_ms * 4 >= allowed * 3 {
-                    "at_risk"
-                } else {
-                    "on_time"
-                };
-                *sla.entry((f.platform.as_str(), state)).or_default() += 1;
-            }
+        for c in &done {
+            acker.ack(c);
         }
-        for (lang, n) in langs {
-            m.language_events.with_label_values(&[lang]).inc_by(n);
-        }
-        for ((platform, state), n) in sla {
-            m.sla_events.with_label_values(&[platform, state]).inc_by(n);
-        }
-        if newest > 0 {
-            m.last_event_timestamp.set(newest as f64 / 1000.0);
-        }
+        m.observe_outputs(&p.event_times, chrono::Utc::now().timestamp_millis());
         m.pipeline_latency
             .with_label_values(&[source_label])
             .observe(p.read_at.elapsed().as_secs_f64());
@@ -544,6 +551,11 @@ async fn sink_loop(
     }
     sink.close().await?;
     dead_letter.close().await?;
+    if let Some(a) = archive.as_mut() {
+        for c in a.close().await? {
+            acker.ack(&c);
+        }
+    }
     if let Some(s) = incidents.as_mut() {
         s.close().await?;
     }

@@ -189,7 +189,7 @@ pub fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0 && !digits.iter().all(|&d| d == digits[0])
+    sum.is_multiple_of(10) && !digits.iter().all(|&d| d == digits[0])
 }
 
 fn find_ibans<'a>(text: &'a str, spans: &mut Vec<(usize, usize, &'a str, bool)>) {

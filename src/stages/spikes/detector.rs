@@ -347,7 +347,7 @@ impl Detector {
             };
         }
         self.buckets += 1;
-        if self.buckets % p.day_buckets == 0 {
+        if self.buckets.is_multiple_of(p.day_buckets) {
             for s in &mut self.scales {
                 s.past_days[s.next_day as usize] = s.day_max;
                 s.next_day = ((s.next_day as usize + 1) % cfg.calibration_days) as u8;

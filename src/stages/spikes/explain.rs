@@ -423,8 +423,12 @@ mod tests {
             id: format!("m{i}"),
             text: text.into(),
             engagement: (i % 5) as u64,
-            intent: if i % 2 == 0 { "outage" } else { "question" },
-            urgent: i % 2 == 0,
+            intent: if i.is_multiple_of(2) {
+                "outage"
+            } else {
+                "question"
+            },
+            urgent: i.is_multiple_of(2),
         }
     }
 
