@@ -65,7 +65,7 @@ fn write_once(ms: &[Mention], router: &BrandRouter, codec: Codec) -> (f64, u64) 
     let t = Instant::now();
     for chunk in ms.chunks(1000) {
         let refs: Vec<&Mention> = chunk.iter().collect();
-        w.write(Table::Mentions, &mentions_batch(&refs, router, true))
+        w.write(Table::Mentions, &mentions_batch(&refs, router, true, 0))
             .unwrap();
     }
     w.commit().unwrap();
@@ -120,7 +120,7 @@ fn main() {
         .chunks(10_000)
         .map(|c| {
             let refs: Vec<&Mention> = c.iter().collect();
-            mentions_batch(&refs, &router, true)
+            mentions_batch(&refs, &router, true, 0)
         })
         .collect();
     let t = Instant::now();

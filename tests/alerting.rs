@@ -12,7 +12,7 @@
 //! Without the Alertmanager binaries these tests say so and pass, unless
 //! `TOCSIN_REQUIRE_EXTERNAL=1` (set by `.ci/run`) makes that a failure.
 
-mod common;
+use crate::common;
 
 use common::alertmanager::{am_notices, have_alertmanager, hits_on, wait_for, webhook, Am};
 

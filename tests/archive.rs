@@ -3,7 +3,7 @@
 //! next run recovers), and backtests (deterministic, find the injected incident, from a
 //! JSON-lines file and from the archive).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::io::Write;

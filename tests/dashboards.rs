@@ -3,7 +3,7 @@
 //! expression parses with the real Prometheus parser (`promtool check rules` on the expressions
 //! turned into recording rules), and they use only metrics Tocsin exposes or records.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 use std::path::Path;

@@ -7,7 +7,7 @@
 //!   the output at least once;
 //! - two pipelines in one consumer group, one joining and one leaving mid-stream → nothing lost.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::collections::{HashMap, HashSet};

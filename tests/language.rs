@@ -2,7 +2,7 @@
 //! pipeline's stage, on real tweets from ../shared/data when it is there (the target),
 //! and through `tocsin detect-lang`.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use tocsin::mention::{decode, Mention};

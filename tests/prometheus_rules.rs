@@ -3,7 +3,7 @@
 //! Tocsin exposes. Without promtool this says SKIPPED, unless `TOCSIN_REQUIRE_EXTERNAL=1`
 //! (set by `.ci/run`).
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -10,7 +10,7 @@
 //!
 //! Without the `prometheus` binary this says SKIPPED, unless `TOCSIN_REQUIRE_EXTERNAL=1`.
 
-mod common;
+use crate::common;
 
 use common::alertmanager::{wait_for, webhook};
 use common::*;

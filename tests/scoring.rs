@@ -2,7 +2,7 @@
 //! misspelt brands), on the generated brand-matching set, and on the real labelled data in
 //! ../shared/data when it is there (complaint F1, influence ranking).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

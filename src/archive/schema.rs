@@ -9,7 +9,8 @@ use std::sync::{Arc, OnceLock};
 
 use datafusion::arrow::array::{
     Array, ArrayRef, BooleanBuilder, Float32Builder, Float64Builder, ListBuilder, RecordBatch,
-    StringBuilder, TimestampMillisecondBuilder, UInt32Builder, UInt64Builder, UInt8Builder,
+    StringBuilder, TimestampMillisecondArray, TimestampMillisecondBuilder, UInt32Builder,
+    UInt64Builder, UInt8Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
@@ -65,6 +66,7 @@ pub fn mentions_schema() -> SchemaRef {
             f("private_reply", DataType::Boolean, true),
             f("sla_due", ts(), true),
             f("incident_id", DataType::Utf8, true),
+            f("processed_at", ts(), false),
         ]))
     })
     .clone()
@@ -134,8 +136,13 @@ fn stored_text(m: &Mention, redact: bool) -> (&str, bool) {
     }
 }
 
-/// One record batch of `mentions` rows (in the order given).
-pub fn mentions_batch(ms: &[&Mention], router: &BrandRouter, redact: bool) -> RecordBatch {
+/// One record batch of `mentions` rows (in the order given), processed at `processed_ms`.
+pub fn mentions_batch(
+    ms: &[&Mention],
+    router: &BrandRouter,
+    redact: bool,
+    processed_ms: Millis,
+) -> RecordBatch {
     let n = ms.len();
     let str_b = || StringBuilder::with_capacity(n, n * 16);
     let list_b = || ListBuilder::with_capacity(StringBuilder::new(), n);
@@ -245,6 +252,7 @@ pub fn mentions_batch(ms: &[&Mention], router: &BrandRouter, redact: bool) -> Re
         Arc::new(private.finish()),
         Arc::new(sla.finish()),
         Arc::new(incident.finish()),
+        Arc::new(TimestampMillisecondArray::from(vec![processed_ms; n]).with_timezone("UTC")),
     ];
     // The builders follow the schema column for column; a mismatch is a bug caught by tests.
     RecordBatch::try_new(mentions_schema(), cols).expect("mentions columns match the schema")
@@ -387,7 +395,7 @@ pub fn incidents_batch(events: &[IncidentEvent]) -> (RecordBatch, usize) {
 pub fn event_times(batch: &RecordBatch) -> Option<&[i64]> {
     let col = batch.column(2);
     col.as_any()
-        .downcast_ref::<datafusion::arrow::array::TimestampMillisecondArray>()
+        .downcast_ref::<TimestampMillisecondArray>()
         .filter(|a| a.null_count() == 0)
         .map(|a| a.values().as_ref())
 }
@@ -402,7 +410,7 @@ mod tests {
         let mut m = Mention::plain("1", Platform::Twitter, 1_795_000_000_000, "hi");
         m.brand = Some("acme".into());
         let router = BrandRouter::new(&[]);
-        let b = mentions_batch(&[&m], &router, true);
+        let b = mentions_batch(&[&m], &router, true, 1_795_000_001_000);
         assert_eq!(b.num_rows(), 1);
         assert_eq!(event_times(&b), Some(&[1_795_000_000_000][..]));
         let e = IncidentEvent {

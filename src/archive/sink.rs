@@ -39,7 +39,8 @@ impl ArchiveRows {
 
     pub fn batch(&self, mentions: &[Mention]) -> RecordBatch {
         let refs: Vec<&Mention> = mentions.iter().collect();
-        mentions_batch(&refs, &self.router, self.redact)
+        let now = chrono::Utc::now().timestamp_millis();
+        mentions_batch(&refs, &self.router, self.redact, now)
     }
 }
 

@@ -338,7 +338,7 @@ mod tests {
             .map(|(i, t)| Mention::plain(&i.to_string(), Platform::Twitter, *t, "hi"))
             .collect();
         let refs: Vec<&Mention> = ms.iter().collect();
-        super::super::schema::mentions_batch(&refs, &BrandRouter::new(&[]), true)
+        super::super::schema::mentions_batch(&refs, &BrandRouter::new(&[]), true, 0)
     }
 
     fn visible(root: &Path) -> Vec<PathBuf> {
