@@ -6,8 +6,9 @@
 //!    (closed, fsynced, renamed), in mentions/s (also with snappy);
 //! 2. SQL: an hourly count by language over 10,000,000 archived mentions (the 200,000 written
 //!    50 times, each copy shifted by a day);
-//! 3. backtest: a day of simulated traffic replayed through dedup, language, scoring and spike
-//!    detection (demo config), in mentions/s.
+//! 3. backtest: a day of simulated traffic (300,000 mentions), archived, then replayed through
+//!    dedup, scoring and spike detection (demo config) from the archive with its languages,
+//!    from the archive detecting languages again, and from memory with every stage; mentions/s.
 //!
 //! `TOCSIN_BENCH_ROWS=1000000` (say) shrinks step 2 for a quick look.
 
@@ -45,16 +46,7 @@ fn dir_bytes(p: &std::path::Path) -> u64 {
 
 /// Mentions enriched by the demo config's stages, as the archive sees them.
 fn enriched(n: usize) -> Vec<Mention> {
-    let cfg = tocsin::demo::default_config().unwrap();
-    let clock: SharedClock = Arc::new(ManualClock::new(0));
-    let mut stages = tocsin::stages::build(&cfg, clock, Arc::new(Metrics::new("bench"))).unwrap();
-    let mut ms = common::mentions(n, 24 * 60);
-    for chunk in ms.chunks_mut(1000) {
-        for s in stages.iter_mut() {
-            s.process(chunk);
-        }
-    }
-    ms
+    enriched_copy(&common::mentions(n, 24 * 60))
 }
 
 fn write_once(ms: &[Mention], router: &BrandRouter, codec: Codec) -> (f64, u64) {
@@ -164,9 +156,55 @@ fn main() {
     );
     drop(dir);
 
-    // 3. Backtest: a day of traffic.
+    // 3. Backtest: a day of traffic, archived, then replayed as `tocsin backtest` does:
+    //    from the archive (Parquet read + replay; archived languages, and detected again),
+    //    and from mentions in memory (what `--input` replays after loading the file).
     let cfg = tocsin::demo::default_config().unwrap();
     let history = common::mentions(300_000, 24 * 60);
+    let archived = enriched_copy(&history);
+    let dir = tempfile::tempdir().unwrap();
+    let acfg = ArchiveConfig::at(dir.path().display().to_string());
+    let mut w = ArchiveWriter::open(&acfg, None).unwrap();
+    for chunk in archived.chunks(10_000) {
+        let refs: Vec<&Mention> = chunk.iter().collect();
+        w.write(Table::Mentions, &mentions_batch(&refs, &router, true, 0))
+            .unwrap();
+    }
+    w.commit().unwrap();
+    drop(w);
+    let n = history.len() as f64;
+    let report = |what: &str, times: Vec<f64>| {
+        let secs = median(times);
+        println!(
+            "backtest, {what}: {n} mentions, median of 3: {secs:.2} s = {:.0} mentions/s",
+            n / secs
+        );
+    };
+    for reuse_lang in [true, false] {
+        let mut rcfg = cfg.clone();
+        rcfg.stages.language.enabled = !reuse_lang;
+        let mut times = Vec::new();
+        for _ in 0..3 {
+            let mut replay = Replay::new(&rcfg).unwrap();
+            let t = Instant::now();
+            rt.block_on(replay.feed_archive(
+                dir.path(),
+                &Default::default(),
+                rcfg.pipeline.batch_size,
+                reuse_lang,
+                |_| {},
+            ))
+            .unwrap();
+            std::hint::black_box(replay.finish(0));
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let what = if reuse_lang {
+            "from the archive, archived languages"
+        } else {
+            "from the archive, languages detected again (--detect-lang)"
+        };
+        report(what, times);
+    }
     let mut times = Vec::new();
     for _ in 0..3 {
         let mut input = history.clone();
@@ -175,15 +213,25 @@ fn main() {
         for chunk in input.chunks_mut(cfg.pipeline.batch_size) {
             replay.feed(chunk);
         }
-        let events = replay.finish(0);
+        std::hint::black_box(replay.finish(0));
         times.push(t.elapsed().as_secs_f64());
-        std::hint::black_box(events);
     }
-    let secs = median(times);
-    println!(
-        "backtest: {} mentions through dedup, language, scoring, spikes; median of 3: {:.2} s = {:.0} mentions/s",
-        history.len(),
-        secs,
-        history.len() as f64 / secs
+    report(
+        "mentions in memory, every stage (--input after loading)",
+        times,
     );
+}
+
+/// `ms` enriched by the demo stages (in event-time order, as an archive holds them).
+fn enriched_copy(ms: &[Mention]) -> Vec<Mention> {
+    let cfg = tocsin::demo::default_config().unwrap();
+    let clock: SharedClock = Arc::new(ManualClock::new(0));
+    let mut stages = tocsin::stages::build(&cfg, clock, Arc::new(Metrics::new("bench"))).unwrap();
+    let mut out = ms.to_vec();
+    for chunk in out.chunks_mut(1000) {
+        for s in stages.iter_mut() {
+            s.process(chunk);
+        }
+    }
+    out
 }

@@ -219,10 +219,12 @@ fn enrich_archive_query_round_trip_and_backtests() {
 
     // Backtests: deterministic, and they find the injected outage within minutes.
     let mut runs = Vec::new();
-    for (n, source) in [
-        ("--input", &history),
-        ("--input", &history),
-        ("--archive", &archive),
+    // The archive replays once with its archived languages and once detecting them again.
+    for (n, (flag, source, extra)) in [
+        ("--input", &history, None),
+        ("--input", &history, None),
+        ("--archive", &archive, None),
+        ("--archive", &archive, Some("--detect-lang")),
     ]
     .into_iter()
     .enumerate()
@@ -231,8 +233,9 @@ fn enrich_archive_query_round_trip_and_backtests() {
         let out = ok(tocsin()
             .args(["backtest", "--json", "--config"])
             .arg(&cfg)
-            .arg(source.0)
-            .arg(source.1)
+            .arg(flag)
+            .arg(source)
+            .args(extra)
             .arg("--events")
             .arg(&events));
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -251,6 +254,11 @@ fn enrich_archive_query_round_trip_and_backtests() {
     assert_eq!(runs[0].1["incidents"], runs[1].1["incidents"]);
     assert_eq!(runs[0].1["mentions"], runs[1].1["mentions"]);
     assert_eq!(runs[2].1["mentions"].as_u64().unwrap() as usize, want.len());
+    let langs: Vec<&str> = runs
+        .iter()
+        .map(|r| r.1["languages"].as_str().unwrap())
+        .collect();
+    assert_eq!(langs, ["detected", "detected", "archived", "detected"]);
 
     // A less sensitive threshold cannot open more incidents.
     let out = ok(tocsin()

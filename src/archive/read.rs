@@ -1,14 +1,16 @@
 //! Mentions back out of the archive, in event-time order, as the pipeline's input type.
 //!
 //! Contract: [`mentions`] yields every archived mention of the selection once, ordered by
-//! `created_at` then `id` (a total order, so a replay is deterministic). The stages' own fields
-//! (dedup, language, scores) are not read back: a backtest computes them anew with its config.
-//! Texts are what the archive holds (redacted where personal data was found).
+//! `created_at` then `id` (a total order, so a replay is deterministic). Of the stages' own
+//! fields only the detected language (`lang`, `lang_confidence`) is read back, so a replay can
+//! skip language detection (the costliest stage, and rarely what a backtest tunes); dedup,
+//! scores and incidents are computed anew with the replay's config. Texts are what the archive
+//! holds (redacted where personal data was found).
 
 use std::path::Path;
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::datatypes::{TimestampMillisecondType, UInt64Type};
+use datafusion::arrow::datatypes::{Float32Type, TimestampMillisecondType, UInt64Type};
 use datafusion::execution::SendableRecordBatchStream;
 use serde_json::Map;
 
@@ -27,7 +29,7 @@ pub struct Selection {
 
 const COLUMNS: &str = "id, platform, created_at, brand, author_id, author_handle, \
     author_followers, author_verified, text, lang_hint, likes, reposts, replies, repost_of, \
-    in_reply_to, url";
+    in_reply_to, url, lang, lang_confidence";
 
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -115,6 +117,11 @@ pub fn to_mentions(b: &RecordBatch) -> Result<Vec<Mention>, ArchiveError> {
         s("lang_hint")?,
     );
     let (repost_of, reply_to, url) = (s("repost_of")?, s("in_reply_to")?, s("url")?);
+    let lang = s("lang")?;
+    let lang_conf = b
+        .column_by_name("lang_confidence")
+        .and_then(|a| a.as_primitive_opt::<Float32Type>())
+        .ok_or_else(|| bad("lang_confidence"))?;
     let (followers, likes, reposts, replies) = (
         u("author_followers")?,
         u("likes")?,
@@ -156,7 +163,11 @@ pub fn to_mentions(b: &RecordBatch) -> Result<Vec<Mention>, ArchiveError> {
             raw: Map::new(),
             key: None,
             origin: Origin::Generated { seq: 0 },
-            enrich: Enrichment::default(),
+            enrich: Enrichment {
+                lang: opt_str(lang, i),
+                lang_confidence: lang_conf.is_valid(i).then(|| lang_conf.value(i)),
+                ..Enrichment::default()
+            },
         })
         .collect())
 }

@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::report::{summarise, Inputs, Report};
@@ -46,6 +45,10 @@ pub struct BacktestArgs {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     json: bool,
+    /// Detect languages again instead of using the archived ones (slower; to judge a change
+    /// to the language stage). Input files are always detected.
+    #[arg(long)]
+    detect_lang: bool,
     /// After the last mention, let this many minutes of quiet pass (incidents may resolve).
     #[arg(long, default_value_t = 0)]
     drain_minutes: u64,
@@ -139,6 +142,12 @@ pub async fn run(a: BacktestArgs) -> Result<()> {
         to_ms: a.to.as_deref().map(parse_time).transpose()?,
         brand: a.brand.clone(),
     };
+    // An archive already holds each mention's detected language: replaying without the
+    // language stage is several times faster and gives the keys the live pipeline gave.
+    let reuse_lang = a.archive.is_some() && !a.detect_lang;
+    if reuse_lang {
+        cfg.stages.language.enabled = false;
+    }
     let batch_size = cfg.pipeline.batch_size.max(1);
     let mut replay = Replay::new(&cfg)?;
     let started = Instant::now();
@@ -165,21 +174,10 @@ pub async fn run(a: BacktestArgs) -> Result<()> {
             })
             .unwrap_or(0);
         let pb = bar(total);
-        let mut stream = read::mentions(root, &sel).await?;
-        let mut pending: Vec<Mention> = Vec::with_capacity(batch_size);
-        while let Some(b) = stream.next().await {
-            let b = b.context("reading the archive failed")?;
-            for m in read::to_mentions(&b)? {
-                pending.push(m);
-                if pending.len() == batch_size {
-                    replay.feed(&mut pending);
-                    pb.inc(pending.len() as u64);
-                    pending.clear();
-                }
-            }
-        }
-        replay.feed(&mut pending);
-        pb.inc(pending.len() as u64);
+        replay
+            .feed_archive(root, &sel, batch_size, reuse_lang, |n| pb.inc(n))
+            .await
+            .context("reading the archive failed")?;
         pb.finish_and_clear();
     }
     let (mentions, out_of_order) = (replay.mentions, replay.out_of_order);
@@ -205,6 +203,7 @@ pub async fn run(a: BacktestArgs) -> Result<()> {
         first_ms,
         last_ms,
         wall_secs,
+        languages: if reuse_lang { "archived" } else { "detected" },
     });
     if a.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

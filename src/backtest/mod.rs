@@ -11,9 +11,14 @@
 pub mod command;
 pub mod report;
 
+use std::path::Path;
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use crate::alerting::event::IncidentEvent;
+use crate::archive::read::{self, Selection};
+use crate::archive::ArchiveError;
 use crate::clock::{ManualClock, Millis, SharedClock};
 use crate::config::PipelineConfig;
 use crate::mention::Mention;
@@ -100,6 +105,72 @@ impl Replay {
         self.mentions += batch.len() as u64;
         self.first_ms = Some(self.first_ms.map_or(oldest, |f| f.min(oldest)));
         self.last_ms = Some(self.last_ms.map_or(newest, |l| l.max(newest)));
+    }
+
+    /// Feeds the archived mentions of `sel` (see [`crate::archive::read`]) in batches of
+    /// `batch_size`, calling `progress` after each batch with its size. With `reuse_lang` the
+    /// archived languages stay on the mentions (build the replay without the language stage);
+    /// otherwise they are cleared so the language stage detects them again.
+    pub async fn feed_archive(
+        &mut self,
+        root: &Path,
+        sel: &Selection,
+        batch_size: usize,
+        reuse_lang: bool,
+        mut progress: impl FnMut(u64),
+    ) -> Result<(), ArchiveError> {
+        let batch_size = batch_size.max(1);
+        let mut stream = read::mentions(root, sel).await?;
+        // Reading (Parquet decoding, the merge into event-time order, building mentions) runs
+        // in its own task, a few batches ahead of the stages: the two overlap on two cores.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<Mention>, ArchiveError>>(4);
+        let reader = tokio::spawn(async move {
+            let mut pending: Vec<Mention> = Vec::with_capacity(batch_size);
+            while let Some(b) = stream.next().await {
+                let ms = b
+                    .map_err(|e| ArchiveError::Query(e.to_string()))
+                    .and_then(|b| read::to_mentions(&b));
+                let ms = match ms {
+                    Ok(ms) => ms,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for mut m in ms {
+                    if !reuse_lang {
+                        m.enrich.lang = None;
+                        m.enrich.lang_confidence = None;
+                    }
+                    pending.push(m);
+                    if pending.len() == batch_size {
+                        let full = std::mem::replace(&mut pending, Vec::with_capacity(batch_size));
+                        if tx.send(Ok(full)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if !pending.is_empty() {
+                let _ = tx.send(Ok(pending)).await;
+            }
+        });
+        while let Some(batch) = rx.recv().await {
+            let mut batch = batch?;
+            // The stages are CPU work: on a multi-threaded runtime, let the reader's worker
+            // go on meanwhile (a current-thread runtime reads between batches).
+            if tokio::runtime::Handle::current().runtime_flavor()
+                == tokio::runtime::RuntimeFlavor::MultiThread
+            {
+                tokio::task::block_in_place(|| self.feed(&mut batch));
+            } else {
+                self.feed(&mut batch);
+            }
+            progress(batch.len() as u64);
+        }
+        reader
+            .await
+            .map_err(|e| ArchiveError::Query(format!("the archive reader failed: {e}")))
     }
 
     /// Lets `after_ms` of quiet event time pass after the last mention (so incidents that the

@@ -51,6 +51,8 @@ pub struct Report {
     pub last: Option<String>,
     pub wall_secs: f64,
     pub mentions_per_sec: f64,
+    /// `archived` (the languages the live pipeline detected) or `detected` (by this replay).
+    pub languages: &'static str,
     pub incidents: Vec<IncidentRow>,
     pub per_day: BTreeMap<String, Day>,
     pub median_gap_secs: Option<i64>,
@@ -72,6 +74,7 @@ pub struct Inputs<'a> {
     pub first_ms: Option<Millis>,
     pub last_ms: Option<Millis>,
     pub wall_secs: f64,
+    pub languages: &'static str,
 }
 
 pub fn summarise(i: Inputs) -> Report {
@@ -161,6 +164,7 @@ pub fn summarise(i: Inputs) -> Report {
         first: i.first_ms.map(rfc3339),
         last: i.last_ms.map(rfc3339),
         wall_secs: i.wall_secs,
+        languages: i.languages,
         mentions_per_sec: if i.wall_secs > 0.0 {
             i.mentions as f64 / i.wall_secs
         } else {
@@ -186,7 +190,7 @@ impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "replayed {} mention(s) from {} to {} in {:.1} s ({:.0} mentions/s); {} dead letter(s), {} out of order",
+            "replayed {} mention(s) from {} to {} in {:.1} s ({:.0} mentions/s); {} dead letter(s), {} out of order; languages {}",
             self.mentions,
             self.first.as_deref().unwrap_or("-"),
             self.last.as_deref().unwrap_or("-"),
@@ -194,6 +198,7 @@ impl fmt::Display for Report {
             self.mentions_per_sec,
             self.dead_letters,
             self.out_of_order,
+            self.languages,
         )?;
         let broadcasts = self
             .incidents

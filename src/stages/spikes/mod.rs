@@ -28,7 +28,7 @@ pub mod watermark;
 
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use crate::alerting::event::IncidentEvent;
@@ -43,7 +43,12 @@ use broadcasting::{opening_labels, Broadcaster, Moment};
 pub use config::{Dimension, SpikesConfig};
 use detector::{Detector, Params, Transition, Values};
 use explain::{KeyFilter, Limits, Recent, RecentBuffer};
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use state::{Agg, Incident, Series, SeriesKey};
+
+/// Index slots per brand: the brand itself, then one per [`Dimension`] variant.
+const KEY_SLOTS: usize = 4;
+const _: () = assert!(Dimension::Intent as usize + 2 == KEY_SLOTS);
 
 pub struct SpikeStage {
     cfg: SpikesConfig,
@@ -51,10 +56,14 @@ pub struct SpikeStage {
     /// Stricter parameters for brand × dimension series.
     key_params: Params,
     router: BrandRouter,
-    index: HashMap<SeriesKey, usize>,
+    /// Series index by key: one map per brand × dimension slot (see [`KEY_SLOTS`]), from the
+    /// dimension's value (empty for the brand itself).
+    index: Vec<FxHashMap<Box<str>, usize>>,
     series: Vec<Series>,
     /// Open buckets: bucket number → series index → counts.
-    open: BTreeMap<i64, HashMap<usize, Agg>>,
+    open: BTreeMap<i64, FxHashMap<usize, Agg>>,
+    /// Reused per mention: the series it counts in.
+    scratch: Vec<usize>,
     /// The next bucket to close; `None` before the first mention.
     next_close: Option<i64>,
     max_event_ms: Millis,
@@ -93,9 +102,10 @@ impl SpikeStage {
             },
             cfg: cfg.clone(),
             router,
-            index: HashMap::new(),
+            index: Vec::new(),
             series: Vec::new(),
             open: BTreeMap::new(),
+            scratch: Vec::new(),
             next_close: None,
             max_event_ms: Millis::MIN,
             watermarks: watermark::Watermarks::new(cfg.partition_idle_secs as i64 * 1000),
@@ -115,8 +125,11 @@ impl SpikeStage {
         self.cfg.bucket_secs as i64 * 1000
     }
 
-    fn series_index(&mut self, key: SeriesKey) -> Option<usize> {
-        if let Some(&i) = self.index.get(&key) {
+    /// The series of `brand` × `dim` = `value`, created on first sight (up to `max_keys`).
+    /// Looked up by `&str`: nothing is allocated for a key already tracked.
+    fn series_index(&mut self, brand: u16, dim: Option<Dimension>, value: &str) -> Option<usize> {
+        let slot = brand as usize * KEY_SLOTS + dim.map_or(0, |d| d as usize + 1);
+        if let Some(&i) = self.index.get(slot).and_then(|m| m.get(value)) {
             return Some(i);
         }
         if self.series.len() >= self.cfg.max_keys {
@@ -127,17 +140,24 @@ impl SpikeStage {
             return None;
         }
         let i = self.series.len();
-        let params = if key.dim.is_some() {
+        let params = if dim.is_some() {
             &self.key_params
         } else {
             &self.params
         };
         self.series.push(Series {
-            key: key.clone(),
+            key: SeriesKey {
+                brand,
+                dim,
+                value: value.to_string(),
+            },
             det: Detector::new(params),
             last: None,
         });
-        self.index.insert(key, i);
+        if self.index.len() <= slot {
+            self.index.resize_with(slot + 1, FxHashMap::default);
+        }
+        self.index[slot].insert(value.into(), i);
         Some(i)
     }
 
@@ -167,45 +187,35 @@ impl SpikeStage {
             m.enrich.dedup.as_ref().map(|d| d.status),
             Some(DedupStatus::Exact | DedupStatus::Repost)
         );
-        let lang = m.language().unwrap_or("und").to_string();
-        let author_hash = {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            m.author.id.hash(&mut h);
-            h.finish()
-        };
+        let lang = m.language().unwrap_or("und");
+        let author_hash = FxBuildHasher.hash_one(&m.author.id);
         self.recent
-            .push(Recent::of(m, bucket, brand, &lang, counted, author_hash));
-        let mut keys = vec![SeriesKey {
-            brand,
-            dim: None,
-            value: String::new(),
-        }];
-        for &d in &self.cfg.dimensions {
-            let value = match d {
-                Dimension::Platform => m.platform.as_str().to_string(),
-                Dimension::Lang => lang.clone(),
+            .push(Recent::of(m, bucket, brand, lang, counted, author_hash));
+        // Indexes first (they may create series), then one lookup of the open bucket.
+        let mut keys = std::mem::take(&mut self.scratch);
+        keys.clear();
+        keys.extend(self.series_index(brand, None, ""));
+        for d in 0..self.cfg.dimensions.len() {
+            let dim = self.cfg.dimensions[d];
+            let value = match dim {
+                Dimension::Platform => m.platform.as_str(),
+                Dimension::Lang => lang,
                 Dimension::Intent => m
                     .enrich
                     .score
                     .as_ref()
-                    .map_or("other", |s| s.intent.as_str())
-                    .to_string(),
+                    .map_or("other", |s| s.intent.as_str()),
             };
-            keys.push(SeriesKey {
-                brand,
-                dim: Some(d),
-                value,
-            });
+            keys.extend(self.series_index(brand, Some(dim), value));
         }
-        for k in keys {
-            let Some(i) = self.series_index(k) else {
-                continue;
-            };
-            let agg = self.open.entry(bucket).or_default().entry(i).or_default();
+        let aggs = self.open.entry(bucket).or_default();
+        for &i in &keys {
+            let agg = aggs.entry(i).or_default();
             if counted {
                 agg.authors.insert(author_hash);
             }
         }
+        self.scratch = keys;
     }
 
     /// Closes every bucket that ends (plus lateness) at or before `watermark_ms`.

@@ -22,7 +22,7 @@ pub(super) struct Series {
 /// Counts of one key in one open bucket.
 #[derive(Default)]
 pub(super) struct Agg {
-    pub(super) authors: HashSet<u64>,
+    pub(super) authors: rustc_hash::FxHashSet<u64>,
 }
 
 pub(super) struct Incident {
