@@ -1,8 +1,9 @@
 //! Spike stage speed and detector memory.
 //!
-//! `cargo bench --bench spikes`: mention updates/s into the stage (counting into buckets of
-//! brand, brand × platform and brand × language keys, closing buckets, detecting), and the
-//! detector's bytes per key for 100,000 active keys (printed).
+//! `cargo bench --bench spikes`: mentions/s into the stage (counting into buckets of brand,
+//! brand × platform, language and intent keys, closing buckets, detecting), with and without
+//! the theme keys (which read every counted text), and the detector's bytes per key for
+//! 100,000 active keys (printed).
 
 mod common;
 
@@ -16,34 +17,58 @@ use tocsin::stages::spikes::detector::{Detector, DetectorConfig, Params, Values}
 use tocsin::stages::spikes::SpikeStage;
 
 fn bench(c: &mut Criterion) {
-    let cfg = tocsin::demo::default_config().unwrap();
+    let with_themes = tocsin::demo::default_config().unwrap();
+    let mut without = with_themes.clone();
+    without
+        .stages
+        .spikes
+        .dimensions
+        .retain(|d| *d != tocsin::stages::spikes::Dimension::Theme);
     let input = common::mentions(200_000, 10000);
     let mut g = c.benchmark_group("spikes");
     g.sample_size(10);
     g.throughput(Throughput::Elements(input.len() as u64));
-    g.bench_function("stage_200k_mentions", |b| {
-        b.iter_batched(
-            || {
-                let clock: SharedClock = Arc::new(ManualClock::new(0));
-                let stage = SpikeStage::new(
-                    &cfg.stages.spikes,
-                    &cfg.brands,
-                    None,
-                    clock,
-                    Arc::new(Metrics::new("bench")),
-                );
-                (stage, input.clone())
-            },
-            |(mut stage, mut batch)| {
-                for chunk in batch.chunks_mut(1000) {
-                    stage.process(chunk);
-                }
-                // Returned, so criterion drops the mentions outside the timing (the pipeline
-                // frees them in the sink, not in this stage).
-                (stage, batch)
-            },
-            criterion::BatchSize::LargeInput,
-        )
+    for (name, cfg) in [
+        ("stage_200k_mentions", &with_themes),
+        ("stage_200k_mentions_no_themes", &without),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let clock: SharedClock = Arc::new(ManualClock::new(0));
+                    let stage = SpikeStage::new(
+                        &cfg.stages.spikes,
+                        &cfg.brands,
+                        None,
+                        clock,
+                        Arc::new(Metrics::new("bench")),
+                    );
+                    (stage, input.clone())
+                },
+                |(mut stage, mut batch)| {
+                    for chunk in batch.chunks_mut(1000) {
+                        stage.process(chunk);
+                    }
+                    // Returned, so criterion drops the mentions outside the timing (the
+                    // pipeline frees them in the sink, not in this stage).
+                    (stage, batch)
+                },
+                criterion::BatchSize::LargeInput,
+            )
+        });
+    }
+    // The theme path alone: terms of each text into a brand's frequent-terms summary.
+    let texts: Vec<&str> = input.iter().map(|m| m.text.as_str()).collect();
+    g.bench_function("theme_terms_200k_texts", |b| {
+        b.iter(|| {
+            let mut sk = tocsin::stages::spikes::themes::ThemeSketch::new(1024);
+            let mut out = Vec::new();
+            for t in &texts {
+                out.clear();
+                sk.observe(t, &mut out);
+            }
+            sk
+        })
     });
     g.finish();
 

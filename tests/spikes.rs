@@ -225,3 +225,120 @@ fn partitions_read_unevenly_change_nothing() {
         "extra late mentions: {late_skewed} read unevenly vs {late_even} in step"
     );
 }
+
+/// Minute-aligned, so the surge starts with a bucket.
+const THEME_START: i64 = START_MS + 20_000;
+
+/// A busy brand where one theme surges: 48 mentions a minute about everything, 2 % of them
+/// about logging in; on day 3, eight customers a minute cannot log in for 40 minutes. The
+/// brand's volume rises 17 % (inside its noise), its "login" series sevenfold.
+fn run_theme_surge(surge: bool) -> Vec<serde_json::Value> {
+    use rand::{rngs::SmallRng, Rng, SeedableRng};
+    let mut cfg = tocsin::demo::default_config().unwrap();
+    cfg.stages.spikes.dimensions = vec![stages::spikes::Dimension::Theme];
+    let clock = ManualClock::new(THEME_START);
+    let shared: SharedClock = Arc::new(clock.clone());
+    let metrics = Arc::new(Metrics::new("test"));
+    let mut stage = stages::spikes::SpikeStage::new(
+        &cfg.stages.spikes,
+        &cfg.brands,
+        None,
+        shared,
+        metrics.clone(),
+    );
+    let mut rng = SmallRng::seed_from_u64(5);
+    let words: Vec<String> = (0..3000)
+        .map(|i| {
+            let c = |k: usize| (b'a' + ((i / k) % 26) as u8) as char;
+            format!("{}{}{}{}ing", c(1), c(26), c(676), c(1))
+        })
+        .collect();
+    let onset_min = 2 * 1440 + 600;
+    let limits = tocsin::mention::DecodeLimits::default();
+    let mut events = Vec::new();
+    let mut seq = 0u64;
+    for minute in 0..(2 * 1440 + 720) {
+        let mut batch = Vec::new();
+        let mut texts: Vec<String> = (0..48)
+            .map(|_| {
+                let mut t = String::from("globex");
+                let n = if rng.gen_bool(0.02) { 7 } else { 8 };
+                for _ in 0..n {
+                    t.push(' ');
+                    t.push_str(&words[rng.gen_range(0..words.len())]);
+                }
+                if n == 7 {
+                    t.push_str(" login");
+                }
+                t
+            })
+            .collect();
+        if surge && (onset_min..onset_min + 40).contains(&minute) {
+            texts.extend((0..8).map(|i| format!("globex cannot login since this morning {i}")));
+        }
+        for text in texts {
+            seq += 1;
+            let at = THEME_START + minute * 60_000 + rng.gen_range(0..60_000);
+            let payload = serde_json::json!({
+                "id": seq.to_string(), "platform": "twitter",
+                "created_at": chrono::DateTime::from_timestamp_millis(at).unwrap().to_rfc3339(),
+                "text": text, "author": {"id": format!("u{seq}")}, "brand": "globex",
+            });
+            let raw = tocsin::mention::RawRecord {
+                payload: serde_json::to_vec(&payload).unwrap(),
+                key: None,
+                origin: tocsin::mention::Origin::Generated { seq },
+            };
+            batch.push(decode(raw, &limits, at).unwrap());
+        }
+        clock.set(THEME_START + (minute + 1) * 60_000);
+        use tocsin::pipeline::Stage;
+        stage.process(&mut batch);
+        events.extend(
+            stage
+                .drain_outputs()
+                .into_iter()
+                .map(|o| serde_json::from_slice::<serde_json::Value>(&o.payload).unwrap()),
+        );
+    }
+    assert!(metrics.spike_theme_keys.get() > 0, "themes learned");
+    events
+}
+
+#[test]
+fn a_theme_surge_inside_a_busy_brand_opens_an_incident_on_the_theme() {
+    let quiet = run_theme_surge(false);
+    assert!(
+        opened(&quiet).is_empty(),
+        "no surge, no incident: {:#?}",
+        opened(&quiet)
+            .iter()
+            .map(|e| &e["summary"])
+            .collect::<Vec<_>>()
+    );
+    let events = run_theme_surge(true);
+    let open = opened(&events);
+    assert_eq!(
+        open.len(),
+        1,
+        "{:#?}",
+        open.iter().map(|e| &e["summary"]).collect::<Vec<_>>()
+    );
+    let e = open[0];
+    assert_eq!(e["key"]["dimension"], "theme", "{e}");
+    assert_eq!(e["key"]["value"], "login", "{e}");
+    let onset = THEME_START + (2 * 1440 + 600) * 60_000;
+    let delay = (ms(&e["opened_at"]) - onset) / 60_000;
+    assert!(
+        (0..=2).contains(&delay),
+        "opened {delay} buckets after onset"
+    );
+    // The explanation is about the theme's mentions.
+    let samples = e["explanation"]["samples"].as_array().unwrap();
+    assert!(
+        samples
+            .iter()
+            .all(|s| s["text"].as_str().unwrap().contains("login")),
+        "{e}"
+    );
+}

@@ -54,7 +54,7 @@ pub fn hash_bytes(seed: u64, bytes: &[u8]) -> u64 {
 }
 
 /// Hash of a normalised word (always odd: pairs of words hash even).
-fn word_hash(w: &str) -> u64 {
+pub fn word_hash(w: &str) -> u64 {
     hash_bytes(0, w.as_bytes()) | 1
 }
 
@@ -103,57 +103,128 @@ pub fn strip_repost(text: &str) -> Option<&str> {
 /// punctuation vanish), lowercases, and collapses runs of a repeated letter to one.
 pub fn for_each_token(text: &str, mut f: impl FnMut(&str)) {
     let mut buf = String::with_capacity(32);
-    for word in text.split_whitespace() {
+    for_each_word(text, |word| {
         let w = word.trim_start_matches(|c: char| !c.is_alphanumeric() && c != '@' && c != '#');
         if w.starts_with('@') || w.starts_with('#') || is_url(w) {
-            continue;
+            return;
         }
-        buf.clear();
-        let mut last = '\0';
-        let mut chars = w.chars().peekable();
-        while let Some(c) = chars.next() {
-            if c.is_ascii_alphanumeric() {
-                let lc = c.to_ascii_lowercase();
-                if lc == last && !lc.is_ascii_digit() {
+        if w.is_ascii() {
+            ascii_word_tokens(w.as_bytes(), &mut buf, &mut f);
+        } else {
+            word_tokens(w, &mut buf, &mut f);
+        }
+    });
+}
+
+/// The tokens of one word (see [`for_each_token`]).
+fn word_tokens(w: &str, buf: &mut String, f: &mut impl FnMut(&str)) {
+    buf.clear();
+    let mut last = '\0';
+    let mut chars = w.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_alphanumeric() {
+            let lc = c.to_ascii_lowercase();
+            if lc == last && !lc.is_ascii_digit() {
+                continue;
+            }
+            last = lc;
+            buf.push(lc);
+        } else if c.is_alphanumeric() {
+            for lc in c.to_lowercase() {
+                // Repeated letters collapse to one, so "sooo", "soo" and "so" agree;
+                // digits never do ("100" is not "10").
+                if lc == last && !lc.is_numeric() {
                     continue;
                 }
                 last = lc;
                 buf.push(lc);
-            } else if c.is_alphanumeric() {
-                for lc in c.to_lowercase() {
-                    // Repeated letters collapse to one, so "sooo", "soo" and "so" agree;
-                    // digits never do ("100" is not "10").
-                    if lc == last && !lc.is_numeric() {
-                        continue;
-                    }
-                    last = lc;
-                    buf.push(lc);
-                }
-            } else if (c == '.' || c == ',')
-                && last.is_numeric()
-                && chars.peek().is_some_and(|n| n.is_numeric())
-            {
-                // "11.0.3" and "1,299" stay one token: version and price strings would
-                // otherwise look alike through their shared digits.
-                buf.push('.');
-                last = '.';
-            } else if !buf.is_empty() {
-                f(&buf);
-                buf.clear();
-                last = '\0';
             }
+        } else if (c == '.' || c == ',')
+            && last.is_numeric()
+            && chars.peek().is_some_and(|n| n.is_numeric())
+        {
+            // "11.0.3" and "1,299" stay one token: version and price strings would
+            // otherwise look alike through their shared digits.
+            buf.push('.');
+            last = '.';
+        } else if !buf.is_empty() {
+            f(buf);
+            buf.clear();
+            last = '\0';
         }
-        if !buf.is_empty() {
-            f(&buf);
+    }
+    if !buf.is_empty() {
+        f(buf);
+    }
+}
+
+/// [`word_tokens`] for a word of ASCII bytes (most words of most posts): the same tokens
+/// without decoding characters or Unicode tables.
+fn ascii_word_tokens(w: &[u8], buf: &mut String, f: &mut impl FnMut(&str)) {
+    buf.clear();
+    let mut last = 0u8;
+    for (i, &c) in w.iter().enumerate() {
+        if c.is_ascii_alphanumeric() {
+            let lc = c.to_ascii_lowercase();
+            if lc == last && !lc.is_ascii_digit() {
+                continue;
+            }
+            last = lc;
+            buf.push(lc as char);
+        } else if (c == b'.' || c == b',')
+            && last.is_ascii_digit()
+            && w.get(i + 1).is_some_and(u8::is_ascii_digit)
+        {
+            buf.push('.');
+            last = b'.';
+        } else if !buf.is_empty() {
+            f(buf);
+            buf.clear();
+            last = 0;
         }
+    }
+    if !buf.is_empty() {
+        f(buf);
+    }
+}
+
+/// Calls `f` with each whitespace-separated word of `text`: the words of
+/// `str::split_whitespace`, found without decoding ASCII bytes (most social text), which
+/// makes tokenising about a third faster.
+pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
+    let b = text.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let (space, len) = if c < 0x80 {
+            (matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c), 1)
+        } else {
+            // `i` is always at a character boundary: it only moves by whole characters.
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            (ch.is_whitespace(), ch.len_utf8())
+        };
+        if space {
+            if let Some(s) = start.take() {
+                f(&text[s..i]);
+            }
+        } else if start.is_none() {
+            start = Some(i);
+        }
+        i += len;
+    }
+    if let Some(s) = start {
+        f(&text[s..]);
     }
 }
 
 /// Whether a whitespace-separated word is a URL (`http://`, `https://`, `www.`, `x://`).
 pub fn is_url(w: &str) -> bool {
     let b = w.as_bytes();
-    let starts = |p: &[u8]| b.len() >= p.len() && b[..p.len()].eq_ignore_ascii_case(p);
-    starts(b"http://") || starts(b"https://") || starts(b"www.") || w.contains("://")
+    // `http://` and `https://` contain `://`; the byte scan spares most words the substring
+    // search.
+    b.len() >= 4
+        && ((b[..4].eq_ignore_ascii_case(b"www.")) || (b.contains(&b':') && w.contains("://")))
 }
 
 /// Frequent function words of the languages Tocsin serves most, normalised like tokens.
@@ -189,7 +260,12 @@ fn stopwords() -> &'static HashSet64 {
 
 /// Whether a normalised token is a frequent function word (en, fr, de, es, pt, it, nl).
 pub fn is_stopword(token: &str) -> bool {
-    stopwords().contains(&word_hash(token))
+    is_stopword_hash(word_hash(token))
+}
+
+/// [`is_stopword`] for a token already hashed with [`word_hash`].
+pub fn is_stopword_hash(h: u64) -> bool {
+    stopwords().contains(&h)
 }
 
 /// What dedup remembers and compares about one text.
@@ -374,6 +450,39 @@ mod tests {
         let b = Sketch::of("my APP is down!! 🙄 @b");
         assert_eq!(a.norm_hash, b.norm_hash);
         assert_ne!(a.norm_hash, Sketch::of("app my is down").norm_hash);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ascii_words_tokenise_as_any_word(w in "[a-zA-Z0-9.,'!?_-]{0,24}") {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            ascii_word_tokens(w.as_bytes(), &mut String::new(), &mut |t: &str| a.push(t.to_owned()));
+            word_tokens(&w, &mut String::new(), &mut |t: &str| b.push(t.to_owned()));
+            proptest::prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn words_are_those_of_split_whitespace(t in "[ a-zé\t\n\u{a0}\u{3000}\u{2009}\u{85}😡:/.]{0,40}") {
+            let mut got = Vec::new();
+            for_each_word(&t, |w| got.push(w));
+            proptest::prop_assert_eq!(got, t.split_whitespace().collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn urls() {
+        for u in [
+            "https://t.co/x",
+            "HTTP://a.b",
+            "www.acme.com",
+            "WWW.x",
+            "ftp://x",
+        ] {
+            assert!(is_url(u), "{u}");
+        }
+        for w in ["www", "time:", "a:b", "wwwx.com", "http"] {
+            assert!(!is_url(w), "{w}");
+        }
     }
 
     #[test]

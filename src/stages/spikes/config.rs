@@ -13,6 +13,8 @@ pub enum Dimension {
     Lang,
     /// The scoring stage's intent (outage, complaint, …).
     Intent,
+    /// Terms the brand's customers keep writing about, learned from the stream ([`super::themes`]).
+    Theme,
 }
 
 impl Dimension {
@@ -21,6 +23,7 @@ impl Dimension {
             Dimension::Platform => "platform",
             Dimension::Lang => "lang",
             Dimension::Intent => "intent",
+            Dimension::Theme => "theme",
         }
     }
 }
@@ -44,6 +47,10 @@ pub struct SpikesConfig {
     pub dimension_threshold_factor: f64,
     /// Cap on tracked keys (≈ 0.5 KiB each).
     pub max_keys: usize,
+    /// With the `theme` dimension: themes tracked per brand (its most frequent terms).
+    pub theme_keys: usize,
+    /// A term becomes a theme once about this many mentions a day carry it.
+    pub theme_min_mentions: u32,
     /// At most one `updated` event per incident in this time, unless a dimension joins.
     pub update_every_secs: u64,
     /// Recent mentions kept to explain incidents (samples, themes, languages, influencers).
@@ -64,9 +71,16 @@ impl Default for SpikesConfig {
             bucket_secs: 60,
             allowed_lateness_secs: 120,
             partition_idle_secs: 30,
-            dimensions: vec![Dimension::Platform, Dimension::Lang, Dimension::Intent],
+            dimensions: vec![
+                Dimension::Platform,
+                Dimension::Lang,
+                Dimension::Intent,
+                Dimension::Theme,
+            ],
             dimension_threshold_factor: 1.25,
             max_keys: 100_000,
+            theme_keys: 40,
+            theme_min_mentions: 30,
             update_every_secs: 600,
             explain_buffer: 50_000,
             samples: 5,
@@ -94,6 +108,12 @@ impl SpikesConfig {
             bad(
                 "stages.spikes.bucket_secs",
                 "must divide a day (60 = one minute is the usual choice)",
+            );
+        }
+        if self.theme_keys > 1_000 {
+            bad(
+                "stages.spikes.theme_keys",
+                "at most 1000 themes per brand (each is a series and a chance of a false alarm)",
             );
         }
         if self.max_keys == 0 {

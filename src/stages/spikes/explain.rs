@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use crate::mention::Mention;
-use crate::stages::dedup::text::{for_each_token, is_stopword};
 
 /// A slim copy of a mention, kept for explanations.
 #[derive(Debug, Clone)]
@@ -196,6 +195,8 @@ pub struct KeyFilter<'a> {
     pub platform: Option<&'a str>,
     pub lang: Option<&'a str>,
     pub intent: Option<&'a str>,
+    /// A theme key: the mentions whose text carries the term.
+    pub theme: Option<&'a str>,
 }
 
 impl KeyFilter<'_> {
@@ -204,6 +205,9 @@ impl KeyFilter<'_> {
             && self.platform.is_none_or(|p| p == r.platform)
             && self.lang.is_none_or(|l| l == r.lang)
             && self.intent.is_none_or(|i| i == r.intent)
+            && self
+                .theme
+                .is_none_or(|t| super::themes::has_term(&r.text, t))
     }
 }
 
@@ -306,19 +310,10 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// Distinct content terms of a text (no stopwords, numbers or one- and two-letter tokens).
+/// Distinct content terms of a text (see [`super::themes::for_each_term`]).
 fn terms(text: &str) -> Vec<String> {
     let mut v: Vec<String> = Vec::new();
-    for_each_token(text, |t| {
-        if t.chars().count() >= 3
-            && !t.chars().all(|c| c.is_numeric())
-            && !is_stopword(t)
-            && t != "rt"
-            && !v.iter().any(|x| x == t)
-        {
-            v.push(t.to_string());
-        }
-    });
+    super::themes::for_each_term(text, |_, t| v.push(t.to_string()));
     v
 }
 
@@ -459,6 +454,7 @@ mod tests {
             platform: None,
             lang: None,
             intent: None,
+            theme: None,
         };
         let lim = Limits {
             samples: 3,

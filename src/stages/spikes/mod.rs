@@ -22,16 +22,16 @@
 pub mod broadcasting;
 pub mod config;
 pub mod detector;
+mod events;
 pub mod explain;
 mod state;
+pub mod themes;
 pub mod watermark;
 
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 
-use crate::alerting::event::IncidentEvent;
 use crate::clock::{Millis, SharedClock};
 use crate::config::BrandConfig;
 use crate::mention::{DedupStatus, Mention};
@@ -39,14 +39,16 @@ use crate::metrics::Metrics;
 use crate::pipeline::Stage;
 use crate::sinks::OutRecord;
 use crate::stages::brand_router::BrandRouter;
-use broadcasting::{opening_labels, Broadcaster, Moment};
+use broadcasting::{Broadcaster, Moment};
 pub use config::{Dimension, SpikesConfig};
 use detector::{Detector, Params, Transition, Values};
-use explain::{KeyFilter, Limits, Recent, RecentBuffer};
+use explain::{Recent, RecentBuffer};
 use rustc_hash::{FxBuildHasher, FxHashMap};
 use state::{Agg, Incident, Series, SeriesKey};
+use themes::ThemeSketch;
 
-/// Index slots per brand: the brand itself, then one per [`Dimension`] variant.
+/// Index slots per brand: the brand itself, then one per [`Dimension`] variant up to `Intent`
+/// (themes are found by term hash in their brand's [`ThemeSketch`]).
 const KEY_SLOTS: usize = 4;
 const _: () = assert!(Dimension::Intent as usize + 2 == KEY_SLOTS);
 
@@ -64,6 +66,8 @@ pub struct SpikeStage {
     open: BTreeMap<i64, FxHashMap<usize, Agg>>,
     /// Reused per mention: the series it counts in.
     scratch: Vec<usize>,
+    /// Per brand, with the `theme` dimension: frequent terms and tracked themes.
+    themes: Vec<ThemeSketch>,
     /// The next bucket to close; `None` before the first mention.
     next_close: Option<i64>,
     max_event_ms: Millis,
@@ -106,6 +110,7 @@ impl SpikeStage {
             series: Vec::new(),
             open: BTreeMap::new(),
             scratch: Vec::new(),
+            themes: Vec::new(),
             next_close: None,
             max_event_ms: Millis::MIN,
             watermarks: watermark::Watermarks::new(cfg.partition_idle_secs as i64 * 1000),
@@ -132,6 +137,17 @@ impl SpikeStage {
         if let Some(&i) = self.index.get(slot).and_then(|m| m.get(value)) {
             return Some(i);
         }
+        let i = self.new_series(brand, dim, value)?;
+        if self.index.len() <= slot {
+            self.index.resize_with(slot + 1, FxHashMap::default);
+        }
+        self.index[slot].insert(value.into(), i);
+        Some(i)
+    }
+
+    /// A new series for `brand` × `dim` = `value` at the end of the list, unless `max_keys`
+    /// series exist already (counted in a metric).
+    fn new_series(&mut self, brand: u16, dim: Option<Dimension>, value: &str) -> Option<usize> {
         if self.series.len() >= self.cfg.max_keys {
             self.metrics
                 .spike_dropped_events
@@ -139,13 +155,17 @@ impl SpikeStage {
                 .inc();
             return None;
         }
-        let i = self.series.len();
+        self.series.push(self.fresh_series(brand, dim, value));
+        Some(self.series.len() - 1)
+    }
+
+    fn fresh_series(&self, brand: u16, dim: Option<Dimension>, value: &str) -> Series {
         let params = if dim.is_some() {
             &self.key_params
         } else {
             &self.params
         };
-        self.series.push(Series {
+        Series {
             key: SeriesKey {
                 brand,
                 dim,
@@ -153,12 +173,54 @@ impl SpikeStage {
             },
             det: Detector::new(params),
             last: None,
-        });
-        if self.index.len() <= slot {
-            self.index.resize_with(slot + 1, FxHashMap::default);
         }
-        self.index[slot].insert(value.into(), i);
-        Some(i)
+    }
+
+    /// Makes each brand's most frequent terms its themes (once an hour of event time). A
+    /// newcomer takes the series of the weakest theme that is no longer wanted and is not
+    /// part of an open incident; that series starts again from nothing.
+    fn review_themes(&mut self) {
+        let (keys, min) = (self.cfg.theme_keys, self.cfg.theme_min_mentions);
+        for brand in 0..self.themes.len() {
+            let wanted = self.themes[brand].wanted(keys, min);
+            for &h in &wanted {
+                let sk = &self.themes[brand];
+                if sk.tracked.contains_key(&h) {
+                    continue;
+                }
+                let Some(name) = sk.name(h).map(str::to_string) else {
+                    continue;
+                };
+                let b = brand as u16;
+                let slot = if sk.tracked.len() < keys {
+                    self.new_series(b, Some(Dimension::Theme), &name)
+                } else {
+                    let in_incident = |i: usize| {
+                        self.incidents
+                            .get(&b)
+                            .is_some_and(|inc| inc.members.contains(&i))
+                    };
+                    let victim = sk
+                        .tracked
+                        .iter()
+                        .filter(|(th, &i)| !wanted.contains(th) && !in_incident(i))
+                        .map(|(&th, &i)| (sk.count(th), th, i))
+                        .min();
+                    let Some((_, th, i)) = victim else { break };
+                    self.themes[brand].tracked.remove(&th);
+                    self.series[i] = self.fresh_series(b, Some(Dimension::Theme), &name);
+                    for aggs in self.open.values_mut() {
+                        aggs.remove(&i);
+                    }
+                    Some(i)
+                };
+                if let Some(i) = slot {
+                    self.themes[brand].tracked.insert(h, i);
+                }
+            }
+        }
+        let n: usize = self.themes.iter().map(|t| t.tracked.len()).sum();
+        self.metrics.spike_theme_keys.set(n as i64);
     }
 
     /// Counts one mention (called in batch order).
@@ -189,8 +251,7 @@ impl SpikeStage {
         );
         let lang = m.language().unwrap_or("und");
         let author_hash = FxBuildHasher.hash_one(&m.author.id);
-        self.recent
-            .push(Recent::of(m, bucket, brand, lang, counted, author_hash));
+        let recent = Recent::of(m, bucket, brand, lang, counted, author_hash);
         // Indexes first (they may create series), then one lookup of the open bucket.
         let mut keys = std::mem::take(&mut self.scratch);
         keys.clear();
@@ -198,6 +259,7 @@ impl SpikeStage {
         for d in 0..self.cfg.dimensions.len() {
             let dim = self.cfg.dimensions[d];
             let value = match dim {
+                Dimension::Theme => continue,
                 Dimension::Platform => m.platform.as_str(),
                 Dimension::Lang => lang,
                 Dimension::Intent => m
@@ -208,6 +270,16 @@ impl SpikeStage {
             };
             keys.extend(self.series_index(brand, Some(dim), value));
         }
+        // Repeats and reposts add no authors: only counted mentions need their terms.
+        if counted && self.cfg.dimensions.contains(&Dimension::Theme) {
+            if self.themes.len() <= brand as usize {
+                let cap = (25 * self.cfg.theme_keys).max(1024);
+                self.themes
+                    .resize_with(brand as usize + 1, || ThemeSketch::new(cap));
+            }
+            self.themes[brand as usize].observe(&recent.text, &mut keys);
+        }
+        self.recent.push(recent);
         let aggs = self.open.entry(bucket).or_default();
         for &i in &keys {
             let agg = aggs.entry(i).or_default();
@@ -243,6 +315,15 @@ impl SpikeStage {
         self.closed_any = true;
         let aggs = self.open.remove(&bucket).unwrap_or_default();
         let start_secs = bucket * self.cfg.bucket_secs as i64;
+        if !self.themes.is_empty() {
+            let bs = self.cfg.bucket_secs as i64;
+            if (start_secs + bs).rem_euclid(86_400) < bs {
+                self.themes.iter_mut().for_each(ThemeSketch::decay);
+            }
+            if (start_secs + bs).rem_euclid(3_600) < bs {
+                self.review_themes();
+            }
+        }
         let mut fired: Vec<(usize, Transition)> = Vec::new();
         for (i, s) in self.series.iter_mut().enumerate() {
             let x = aggs.get(&i).map_or(0, |a| a.authors.len()) as f64;
@@ -265,6 +346,8 @@ impl SpikeStage {
                         .set(step.expected_bucket);
                     m.spike_score.with_label_values(&[brand]).set(step.score);
                 }
+                // Terms are free text: themes are incident dimensions, not metric labels.
+                Some(Dimension::Theme) => {}
                 Some(d) => {
                     // Language hints are free text: bounded like every language label.
                     let value = match d {
@@ -298,7 +381,12 @@ impl SpikeStage {
             .iter()
             .map(|s| s.det.size_bytes() + 64)
             .sum::<usize>()
-            + self.recent.bytes();
+            + self.recent.bytes()
+            + self
+                .themes
+                .iter()
+                .map(ThemeSketch::size_bytes)
+                .sum::<usize>();
         self.metrics.spike_state_bytes.set(bytes as i64);
         self.metrics.incidents_open.set(self.incidents.len() as i64);
     }
@@ -414,152 +502,6 @@ impl SpikeStage {
         for (brand, moment) in moments {
             self.emit("updated", brand, bucket, None, moment);
         }
-    }
-
-    fn emit(&mut self, event: &str, brand: u16, bucket: i64, fired: Option<usize>, moment: Moment) {
-        let Some(mut body) = self.build_event(event, brand, bucket, fired) else {
-            return;
-        };
-        let Some(inc) = self.incidents.get_mut(&brand) else {
-            return;
-        };
-        // The typed view of the event, read once for the labels and the broadcast rule.
-        let ev: IncidentEvent = serde_json::from_value(body.clone()).unwrap_or_default();
-        if inc.labels.is_null() {
-            inc.labels = opening_labels(&ev);
-        }
-        body["labels"] = inc.labels.clone();
-        if let Some(b) = self.broadcaster.as_mut() {
-            b.annotate(ev, &mut body, brand, bucket, moment);
-        }
-        let id = inc.id.clone();
-        let severity = body["severity"].as_u64().unwrap_or(0);
-        let summary = body["summary"].as_str().unwrap_or_default().to_string();
-        self.metrics
-            .incident_events
-            .with_label_values(&[event])
-            .inc();
-        tracing::info!(incident = %id, event, severity, broadcast = body.get("broadcast").is_some(), "{summary}");
-        self.outputs.push(OutRecord {
-            key: Some(id.into_bytes()),
-            payload: serde_json::to_vec(&body).unwrap_or_default(),
-            headers: vec![("event".into(), event.as_bytes().to_vec())],
-        });
-    }
-
-    /// The JSON event of `event` for the brand's open incident.
-    fn build_event(
-        &self,
-        event: &str,
-        brand: u16,
-        bucket: i64,
-        fired: Option<usize>,
-    ) -> Option<serde_json::Value> {
-        let inc = self.incidents.get(&brand)?;
-        let bs = self.cfg.bucket_secs as i64;
-        let thr = self.cfg.detector.threshold;
-        let trigger = inc.members[0];
-        let focus = fired.unwrap_or(trigger);
-        let s = &self.series[focus];
-        // Every series has a step once a bucket has closed, and events follow closes.
-        let step = s.last?;
-        // Opened/updated explain the buckets that fired; resolved sums up the whole incident.
-        let from = if event == "resolved" {
-            inc.opened_bucket
-        } else {
-            bucket - step.scale as i64 + 1
-        };
-        let tk = &self.series[trigger].key;
-        let filter = KeyFilter {
-            brand,
-            platform: (tk.dim == Some(Dimension::Platform)).then_some(tk.value.as_str()),
-            lang: (tk.dim == Some(Dimension::Lang)).then_some(tk.value.as_str()),
-            intent: (tk.dim == Some(Dimension::Intent)).then_some(tk.value.as_str()),
-        };
-        let lim = Limits {
-            samples: self.cfg.samples,
-            influencers: self.cfg.top_influencers,
-            mention_ids: self.cfg.mention_ids,
-        };
-        let ex = explain::explain(&self.recent, &filter, from, bucket, lim);
-        let key_json = |k: &SeriesKey| {
-            json!({
-                "brand": self.router.id(k.brand as usize),
-                "dimension": k.dim.map(Dimension::as_str),
-                "value": k.dim.map(|_| k.value.clone()),
-            })
-        };
-        let dims: Vec<_> = inc
-            .members
-            .iter()
-            .map(|&i| {
-                let mut v = key_json(&self.series[i].key);
-                v["open"] = json!(inc.open_members.contains(&i));
-                v
-            })
-            .collect();
-        let time = |b: i64| {
-            chrono::DateTime::from_timestamp(b * bs, 0)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        };
-        let severity = if event == "resolved" {
-            inc.peak_severity
-        } else {
-            step.severity(thr)
-        };
-        let ratio = step.observed / step.expected.max(0.1);
-        let theme = ex
-            .themes
-            .first()
-            .map(|t| {
-                format!(
-                    "; theme \"{}\" ({:.0} % {})",
-                    t.label,
-                    t.lang_share * 100.0,
-                    t.lang
-                )
-            })
-            .unwrap_or_default();
-        let summary = format!(
-            "{}{}: {:.0} unique authors in {} min vs {:.1} expected ({:.1}×, p≈{:.1e}){}",
-            self.router.id(brand as usize),
-            s.key
-                .dim
-                .map(|d| format!(" {}={}", d.as_str(), s.key.value))
-                .unwrap_or_default(),
-            step.observed,
-            step.scale as i64 * bs / 60,
-            step.expected,
-            ratio,
-            step.probability,
-            theme
-        );
-        let body = json!({
-            "event": event,
-            "incident_id": inc.id,
-            "brand": self.router.id(brand as usize),
-            "key": key_json(&self.series[trigger].key),
-            "fired": key_json(&s.key),
-            "dimensions": dims,
-            "at": time(bucket + 1),
-            "opened_at": time(inc.opened_bucket),
-            "resolved_at": if event == "resolved" { time(bucket + 1) } else { None },
-            "severity": severity,
-            "summary": summary,
-            "stats": {
-                "observed": step.observed,
-                "expected": (step.expected * 100.0).round() / 100.0,
-                "ratio": (ratio * 100.0).round() / 100.0,
-                "window_secs": step.scale as i64 * bs,
-                "z": (step.z * 100.0).round() / 100.0,
-                "probability": step.probability,
-                "score": (step.score * 1000.0).round() / 1000.0,
-                "threshold": thr,
-            },
-            "urgent_share": ex.urgent_share,
-            "explanation": ex,
-        });
-        Some(body)
     }
 }
 

@@ -1,0 +1,243 @@
+//! Theme keys: the terms a brand's customers keep writing about ("login", "delivery",
+//! "refund"), learned from the stream, each detected as its own brand × theme series.
+//!
+//! Why: a login outage at a busy brand can be a few percent of its volume, lost in the brand
+//! series' noise but unmistakable in the "login" series. Platform, language and intent cannot
+//! say that; the terms can.
+//!
+//! Contract:
+//! - Per brand, a Misra–Gries summary over the distinct content terms of the counted mentions
+//!   (not exact duplicates or reposts) finds the frequent terms in bounded memory: at most
+//!   `2 × capacity` counters, keyed by hash (the stage uses `max(25 × theme_keys, 1024)`, so a
+//!   term in 1 % of tweet-length mentions is never lost to the long tail); a term's text is kept only once it has been seen
+//!   [`NAME_AT`] times. Counts halve every day, so the set follows what customers write now.
+//! - At each [`ThemeSketch::wanted`] review the `theme_keys` most frequent terms carried by at
+//!   least `theme_min_mentions` mentions become themes. A term carried by more than half of
+//!   the brand's mentions (its own name, "app" for an app brand) is not a theme: it is the
+//!   brand series again.
+//! - Themes must recur to have a baseline: a brand-new series calibrates for
+//!   `min_calibration_days` like any other, so a term never seen before cannot fire on its own.
+//!   The brand series and the incident's explanation (which finds the spike's terms after the
+//!   fact) cover that case.
+//! - The terms come from the redacted text and exclude numbers, so no card or account number
+//!   becomes a theme. They are not metric labels (free text), only incident dimensions.
+
+use rustc_hash::FxHashMap;
+
+use crate::stages::dedup::text::{for_each_token, is_stopword_hash, word_hash};
+
+/// Seen this many times (after decay) before the term's text is kept.
+pub const NAME_AT: u32 = 3;
+/// Distinct terms taken from one mention.
+const MAX_TERMS: usize = 24;
+
+/// A content term's hash, or `None` for stopwords, numbers and one- and two-letter tokens.
+fn term(t: &str) -> Option<u64> {
+    if t.len() < 3 || t.chars().nth(2).is_none() || t.chars().all(char::is_numeric) {
+        return None;
+    }
+    let h = word_hash(t);
+    (!is_stopword_hash(h)).then_some(h)
+}
+
+/// The hash terms are known by (the dedup token hash, so stopwords are checked for free).
+pub fn term_hash(t: &str) -> u64 {
+    word_hash(t)
+}
+
+/// Calls `f` once per distinct content term of `text`, with its hash, in text order.
+pub fn for_each_term(text: &str, mut f: impl FnMut(u64, &str)) {
+    let mut seen = [0u64; MAX_TERMS];
+    let mut n = 0;
+    for_each_token(text, |t| {
+        if n == MAX_TERMS {
+            return;
+        }
+        let Some(h) = term(t) else { return };
+        if seen[..n].contains(&h) {
+            return;
+        }
+        seen[n] = h;
+        n += 1;
+        f(h, t);
+    });
+}
+
+/// One brand's frequent terms and its tracked themes.
+#[derive(Debug, Default)]
+pub struct ThemeSketch {
+    counts: FxHashMap<u64, u32>,
+    names: FxHashMap<u64, Box<str>>,
+    capacity: usize,
+    /// Counted mentions observed (decayed like the counts).
+    total: u32,
+    /// Tracked themes: term hash → series index.
+    pub tracked: FxHashMap<u64, usize>,
+}
+
+impl ThemeSketch {
+    pub fn new(capacity: usize) -> Self {
+        ThemeSketch {
+            capacity: capacity.max(16),
+            ..Default::default()
+        }
+    }
+
+    /// Feeds one counted mention's text and appends the series of its tracked themes to `out`.
+    pub fn observe(&mut self, text: &str, out: &mut Vec<usize>) {
+        self.total = self.total.saturating_add(1);
+        for_each_term(text, |h, t| {
+            let c = self.counts.entry(h).or_insert(0);
+            *c += 1;
+            if *c == NAME_AT {
+                self.names.entry(h).or_insert_with(|| t.into());
+            }
+            if let Some(&i) = self.tracked.get(&h) {
+                out.push(i);
+            }
+        });
+        if self.counts.len() > 2 * self.capacity {
+            self.compact();
+        }
+    }
+
+    /// Misra–Gries step: subtracts the (capacity + 1)-th largest count from every counter and
+    /// drops those left at zero, so at most `capacity` survive. Amortised O(1) per term.
+    fn compact(&mut self) {
+        let mut v: Vec<u32> = self.counts.values().copied().collect();
+        let k = self.capacity.min(v.len() - 1);
+        let (_, &mut cut, _) = v.select_nth_unstable_by(k, |a, b| b.cmp(a));
+        self.counts.retain(|_, c| {
+            *c = c.saturating_sub(cut);
+            *c > 0
+        });
+        self.forget_names();
+    }
+
+    fn forget_names(&mut self) {
+        let (counts, tracked) = (&self.counts, &self.tracked);
+        self.names
+            .retain(|h, _| tracked.contains_key(h) || counts.get(h).is_some_and(|&c| c >= NAME_AT));
+    }
+
+    /// Halves every count (once a day): old habits fade.
+    pub fn decay(&mut self) {
+        self.total /= 2;
+        self.counts.retain(|_, c| {
+            *c /= 2;
+            *c > 0
+        });
+        self.forget_names();
+    }
+
+    /// The terms that should be themes now, most frequent first (ties by hash: the same
+    /// input gives the same themes).
+    pub fn wanted(&self, keys: usize, min_mentions: u32) -> Vec<u64> {
+        let half = self.total / 2;
+        let mut v: Vec<(u64, u32)> = self
+            .counts
+            .iter()
+            .filter(|(h, &c)| {
+                c >= min_mentions.max(NAME_AT) && c <= half && self.names.contains_key(h)
+            })
+            .map(|(&h, &c)| (h, c))
+            .collect();
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(keys);
+        v.into_iter().map(|(h, _)| h).collect()
+    }
+
+    pub fn name(&self, h: u64) -> Option<&str> {
+        self.names.get(&h).map(|s| &**s)
+    }
+
+    /// Current count of a term (0 when it fell out of the summary).
+    pub fn count(&self, h: u64) -> u32 {
+        self.counts.get(&h).copied().unwrap_or(0)
+    }
+
+    pub fn size_bytes(&self) -> usize {
+        self.counts.capacity() * 16
+            + self.names.capacity() * 24
+            + self.names.values().map(|s| s.len()).sum::<usize>()
+            + self.tracked.capacity() * 16
+    }
+}
+
+/// Whether `text` carries the term (what an incident's theme key selects).
+pub fn has_term(text: &str, term: &str) -> bool {
+    let h = term_hash(term);
+    let mut found = false;
+    for_each_term(text, |x, _| found |= x == h);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(s: &mut ThemeSketch, text: &str) -> Vec<usize> {
+        let mut out = Vec::new();
+        s.observe(text, &mut out);
+        out
+    }
+
+    #[test]
+    fn frequent_terms_become_wanted_and_the_brand_name_does_not() {
+        let mut s = ThemeSketch::new(64);
+        for i in 0..2_000 {
+            let text = match i % 10 {
+                0..=2 => format!("acme login broken {i}"),
+                3 => format!("acme delivery late word{i}"),
+                _ => format!("acme thing{i} other{i} stuff{i}"),
+            };
+            feed(&mut s, &text);
+        }
+        let wanted: Vec<&str> = s
+            .wanted(5, 50)
+            .into_iter()
+            .filter_map(|h| s.name(h))
+            .collect();
+        let mut top2 = wanted[..2].to_vec();
+        top2.sort_unstable();
+        assert_eq!(top2, vec!["broken", "login"], "{wanted:?}");
+        assert!(wanted.contains(&"delivery"), "{wanted:?}");
+        assert!(
+            !wanted.contains(&"acme"),
+            "carried by every mention: {wanted:?}"
+        );
+        assert!(s.counts.len() <= 2 * 64 + 1);
+    }
+
+    #[test]
+    fn tracked_terms_route_mentions_to_their_series() {
+        let mut s = ThemeSketch::new(16);
+        s.tracked.insert(term_hash("login"), 7);
+        assert_eq!(feed(&mut s, "Cannot LOGIN, login fails"), vec![7]);
+        assert!(feed(&mut s, "all good").is_empty());
+        assert!(has_term("cannot login!!", "login"));
+        assert!(!has_term("loginx", "login"));
+    }
+
+    #[test]
+    fn numbers_and_stopwords_are_not_terms() {
+        let mut got = Vec::new();
+        for_each_term("the card 4111111111111111 was declined at 10", |_, t| {
+            got.push(t.to_string())
+        });
+        assert_eq!(got, vec!["card", "declined"]);
+    }
+
+    #[test]
+    fn decay_forgets() {
+        let mut s = ThemeSketch::new(16);
+        for _ in 0..100 {
+            feed(&mut s, "refund please");
+        }
+        for _ in 0..8 {
+            s.decay();
+        }
+        assert!(s.wanted(5, 1).is_empty());
+        assert_eq!(s.count(term_hash("refund")), 0);
+    }
+}
