@@ -24,7 +24,17 @@ fn bench(c: &mut Criterion) {
         .spikes
         .dimensions
         .retain(|d| *d != tocsin::stages::spikes::Dimension::Theme);
-    let input = common::mentions(200_000, 10000);
+    // As in the pipeline, dedup has run: its status decides what counts, and the themes read
+    // the content-word hashes it computed.
+    let mut input = common::mentions(200_000, 10000);
+    let mut dedup = tocsin::stages::dedup::DedupStage::new(
+        &with_themes.stages.dedup,
+        &with_themes.brands,
+        Arc::new(Metrics::new("bench")),
+    );
+    for chunk in input.chunks_mut(1000) {
+        dedup.process(chunk);
+    }
     let mut g = c.benchmark_group("spikes");
     g.sample_size(10);
     g.throughput(Throughput::Elements(input.len() as u64));
@@ -66,6 +76,23 @@ fn bench(c: &mut Criterion) {
             for t in &texts {
                 out.clear();
                 sk.observe(t, &mut out);
+            }
+            sk
+        })
+    });
+    // The same from the hashes dedup handed on (what the stage does after dedup).
+    g.bench_function("theme_terms_200k_from_dedup", |b| {
+        b.iter(|| {
+            let mut sk = tocsin::stages::spikes::themes::ThemeSketch::new(1024);
+            let mut out = Vec::new();
+            for m in &input {
+                out.clear();
+                match m.enrich.dedup.as_ref() {
+                    Some(d) if !d.terms.is_empty() => {
+                        sk.observe_hashes(&d.terms, &m.text, &mut out)
+                    }
+                    _ => sk.observe(&m.text, &mut out),
+                }
             }
             sk
         })

@@ -175,6 +175,11 @@ pub struct DedupInfo {
     /// Id of the first-seen original (the mention's own id when unique).
     pub of: String,
     pub cluster_size: u32,
+    /// Hashes (`dedup::text::word_hash`) of the text's distinct content words, ascending,
+    /// when dedup tokenised the text (unique and near mentions): the spike stage's themes
+    /// read them instead of tokenising the text again. Not part of the output.
+    #[serde(skip)]
+    pub terms: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

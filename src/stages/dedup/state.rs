@@ -184,6 +184,7 @@ impl Shard {
             status: DedupStatus::Unique,
             of: id.to_owned(),
             cluster_size: 1,
+            terms: Vec::new(),
         };
         if m.created_at_ms < self.watermark.saturating_sub(self.cfg.window_ms) {
             self.counts.late += 1;
@@ -210,6 +211,7 @@ impl Shard {
                     status: DedupStatus::Unique,
                     of: m.id.to_owned(),
                     cluster_size: cluster,
+                    terms: Vec::new(),
                 };
             }
             let r = self.get(root).expect("live root");
@@ -217,6 +219,7 @@ impl Shard {
                 status: DedupStatus::Exact,
                 of: r.id.to_string(),
                 cluster_size: r.cluster,
+                terms: Vec::new(),
             };
         }
 
@@ -275,7 +278,9 @@ impl Shard {
                 None => (DedupStatus::Unique, None),
             },
         };
-        self.record(m, id_key, status, root, &sk, index_this)
+        let mut info = self.record(m, id_key, status, root, &sk, index_this);
+        info.terms = sk.content_hashes;
+        info
     }
 
     /// Remembers a new post, grows its cluster and says what it is.
@@ -304,6 +309,7 @@ impl Shard {
             status,
             of: r.id.to_string(),
             cluster_size: r.cluster,
+            terms: Vec::new(),
         }
     }
 

@@ -279,6 +279,8 @@ pub struct Sketch {
     pub shingles: u32,
     /// Distinct tokens that are not frequent function words.
     pub content: u32,
+    /// Their hashes, ascending (handed on in [`crate::mention::DedupInfo::terms`]).
+    pub content_hashes: Vec<u64>,
     /// Fingerprints (top 16 bits of the hash) of the `FP_LEN` smallest shingle hashes,
     /// ascending; all of them when the text has at most `FP_LEN` distinct shingles.
     pub fps: Fps,
@@ -307,6 +309,7 @@ impl Sketch {
             tokens: 0,
             shingles: 0,
             content: 0,
+            content_hashes: Vec::new(),
             fps: Fps {
                 len: 0,
                 v: [0; FP_LEN],
@@ -382,6 +385,7 @@ impl Sketch {
             tokens,
             shingles: shingles.len() as u32,
             content: content.len() as u32,
+            content_hashes: content,
             fps,
             bands,
         }

@@ -277,7 +277,11 @@ impl SpikeStage {
                 self.themes
                     .resize_with(brand as usize + 1, || ThemeSketch::new(cap));
             }
-            self.themes[brand as usize].observe(&recent.text, &mut keys);
+            let sketch = &mut self.themes[brand as usize];
+            match m.enrich.dedup.as_ref().filter(|d| !d.terms.is_empty()) {
+                Some(d) => sketch.observe_hashes(&d.terms, &recent.text, &mut keys),
+                None => sketch.observe(&recent.text, &mut keys),
+            }
         }
         self.recent.push(recent);
         let aggs = self.open.entry(bucket).or_default();

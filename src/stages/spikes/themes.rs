@@ -85,17 +85,41 @@ impl ThemeSketch {
 
     /// Feeds one counted mention's text and appends the series of its tracked themes to `out`.
     pub fn observe(&mut self, text: &str, out: &mut Vec<usize>) {
+        let mut hashes = [0u64; MAX_TERMS];
+        let mut n = 0;
+        for_each_term(text, |h, _| {
+            hashes[n] = h;
+            n += 1;
+        });
+        self.observe_hashes(&hashes[..n], text, out);
+    }
+
+    /// [`Self::observe`] from the distinct content-word hashes dedup computed already
+    /// ([`crate::mention::DedupInfo::terms`]): no tokenising, except to name a term the
+    /// first time it becomes frequent. Names come from `text` (the redacted text) through the
+    /// same filter as [`for_each_term`], so a hash that is a number, a short word or redacted
+    /// personal data gets no name and never becomes a theme.
+    pub fn observe_hashes(&mut self, hashes: &[u64], text: &str, out: &mut Vec<usize>) {
         self.total = self.total.saturating_add(1);
-        for_each_term(text, |h, t| {
+        let mut unnamed = false;
+        for &h in hashes.iter().take(MAX_TERMS) {
             let c = self.counts.entry(h).or_insert(0);
             *c += 1;
             if *c == NAME_AT {
-                self.names.entry(h).or_insert_with(|| t.into());
+                unnamed |= !self.names.contains_key(&h);
             }
             if let Some(&i) = self.tracked.get(&h) {
                 out.push(i);
             }
-        });
+        }
+        if unnamed {
+            let (counts, names) = (&self.counts, &mut self.names);
+            for_each_term(text, |h, t| {
+                if counts.get(&h).is_some_and(|&c| c >= NAME_AT) && !names.contains_key(&h) {
+                    names.insert(h, t.into());
+                }
+            });
+        }
         if self.counts.len() > 2 * self.capacity {
             self.compact();
         }
@@ -217,6 +241,33 @@ mod tests {
         assert!(feed(&mut s, "all good").is_empty());
         assert!(has_term("cannot login!!", "login"));
         assert!(!has_term("loginx", "login"));
+    }
+
+    #[test]
+    fn dedup_hashes_count_like_the_text_and_name_only_real_terms() {
+        use crate::stages::dedup::text::Sketch;
+        let (mut a, mut b) = (ThemeSketch::new(64), ThemeSketch::new(64));
+        for i in 0..40 {
+            let text = if i % 5 < 2 {
+                format!("card 4111111111111111 declined at shop{}", i % 3)
+            } else {
+                format!("lovely thing{i}")
+            };
+            a.observe(&text, &mut Vec::new());
+            b.observe_hashes(&Sketch::of(&text).content_hashes, &text, &mut Vec::new());
+        }
+        let names = |s: &ThemeSketch| {
+            let mut v: Vec<String> = s
+                .wanted(10, 3)
+                .into_iter()
+                .filter_map(|h| s.name(h).map(str::to_string))
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&a), names(&b));
+        // "lovely" is in more than half the mentions; the card number is never a term.
+        assert_eq!(names(&b), ["card", "declined", "shop0", "shop1", "shop2"]);
     }
 
     #[test]
