@@ -1,8 +1,9 @@
 //! Spike stage: counts mentions per key in event-time buckets, runs the [`detector`] on each
 //! key, and turns its decisions into incidents (`opened` → `updated` → `resolved` JSON events).
 //!
-//! - **Keys**: the brand, and brand × each configured dimension (`platform`, `lang`). Keys are
-//!   capped by `max_keys`; updates past the cap are counted in a metric, never silently lost.
+//! - **Keys**: the brand, and brand × each configured dimension (`platform`, `lang`, `intent`,
+//!   and `theme`: the brand's most frequent terms, see [`themes`]). Keys are capped by
+//!   `max_keys`; updates past the cap are counted in a metric, never silently lost.
 //! - **What is counted**: unique authors of the mentions that are not exact duplicates or
 //!   reposts. Near-duplicates count (five hundred customers typing "app down?" is the
 //!   signal), one author posting fifty times does not (bots).
