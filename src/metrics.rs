@@ -45,7 +45,7 @@ pub mod names {
     pub const SPIKE_DROPPED_EVENTS: &str = "tocsin_spike_dropped_events_total";
     pub const SPIKE_STATE_ENTRIES: &str = "tocsin_spike_state_entries";
     pub const SPIKE_STATE_BYTES: &str = "tocsin_spike_state_bytes";
-    pub const SPIKE_THEME_KEYS: &str = "tocsin_spike_theme_entries";
+    pub const SPIKE_THEME_ENTRIES: &str = "tocsin_spike_theme_entries";
     pub const SPIKE_OBSERVED: &str = "tocsin_spike_observed_events";
     pub const SPIKE_EXPECTED: &str = "tocsin_spike_expected_events";
     pub const SPIKE_SCORE: &str = "tocsin_spike_score_ratio";
@@ -112,7 +112,7 @@ pub mod names {
         SPIKE_DROPPED_EVENTS,
         SPIKE_STATE_ENTRIES,
         SPIKE_STATE_BYTES,
-        SPIKE_THEME_KEYS,
+        SPIKE_THEME_ENTRIES,
         SPIKE_OBSERVED,
         SPIKE_EXPECTED,
         SPIKE_SCORE,
@@ -210,7 +210,7 @@ pub struct Metrics {
     pub spike_dropped_events: IntCounterVec,
     pub spike_state_entries: IntGauge,
     pub spike_state_bytes: IntGauge,
-    pub spike_theme_keys: IntGauge,
+    pub spike_theme_entries: IntGauge,
     pub spike_observed: GaugeVec,
     pub spike_expected: GaugeVec,
     pub spike_score: GaugeVec,
@@ -354,7 +354,7 @@ impl Metrics {
             spike_dropped_events: counter(&registry, SPIKE_DROPPED_EVENTS, "Mention updates the spike stage could not count, by reason (max_keys).", &["reason"]),
             spike_state_entries: int_gauge(&registry, SPIKE_STATE_ENTRIES, "Series (brand and brand × dimension keys) the spike detector tracks."),
             spike_state_bytes: int_gauge(&registry, SPIKE_STATE_BYTES, "Estimated bytes held by spike detector state."),
-            spike_theme_keys: int_gauge(&registry, SPIKE_THEME_KEYS, "Brand × theme series tracked: the brands' most frequent terms, learned from the stream."),
+            spike_theme_entries: int_gauge(&registry, SPIKE_THEME_ENTRIES, "Brand × theme series tracked: the brands' most frequent terms, learned from the stream."),
             spike_observed: float_gauge_vec(&registry, SPIKE_OBSERVED, "Unique authors of non-duplicate mentions of a brand in the last closed bucket.", &["brand"]),
             spike_expected: float_gauge_vec(&registry, SPIKE_EXPECTED, "What the detector expected for that bucket (seasonal baseline).", &["brand"]),
             spike_score: float_gauge_vec(&registry, SPIKE_SCORE, "The brand's calibrated spike score in the last closed bucket; an incident opens at the configured threshold (1.7).", &["brand"]),

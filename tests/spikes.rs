@@ -301,7 +301,7 @@ fn run_theme_surge(surge: bool) -> Vec<serde_json::Value> {
                 .map(|o| serde_json::from_slice::<serde_json::Value>(&o.payload).unwrap()),
         );
     }
-    assert!(metrics.spike_theme_keys.get() > 0, "themes learned");
+    assert!(metrics.spike_theme_entries.get() > 0, "themes learned");
     events
 }
 

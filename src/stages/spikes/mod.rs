@@ -221,7 +221,7 @@ impl SpikeStage {
             }
         }
         let n: usize = self.themes.iter().map(|t| t.tracked.len()).sum();
-        self.metrics.spike_theme_keys.set(n as i64);
+        self.metrics.spike_theme_entries.set(n as i64);
     }
 
     /// Counts one mention (called in batch order).
