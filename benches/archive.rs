@@ -207,12 +207,10 @@ fn main() {
     }
     let mut times = Vec::new();
     for _ in 0..3 {
-        let mut input = history.clone();
+        let input = history.clone();
         let mut replay = Replay::new(&cfg).unwrap();
         let t = Instant::now();
-        for chunk in input.chunks_mut(cfg.pipeline.batch_size) {
-            replay.feed(chunk);
-        }
+        replay.feed_all(input, cfg.pipeline.batch_size, |_| {});
         std::hint::black_box(replay.finish(0));
         times.push(t.elapsed().as_secs_f64());
     }

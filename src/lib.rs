@@ -8,6 +8,7 @@ pub mod alerting;
 pub mod archive;
 pub mod assemble;
 pub mod backtest;
+pub mod chain;
 pub mod clock;
 pub mod config;
 pub mod demo;

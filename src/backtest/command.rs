@@ -153,13 +153,10 @@ pub async fn run(a: BacktestArgs) -> Result<()> {
     let started = Instant::now();
     let mut dead = 0;
     if let Some(path) = &a.input {
-        let (mut ms, d) = load_jsonl(path, &cfg, &sel)?;
+        let (ms, d) = load_jsonl(path, &cfg, &sel)?;
         dead = d;
         let pb = bar(ms.len() as u64);
-        for chunk in ms.chunks_mut(batch_size) {
-            replay.feed(chunk);
-            pb.inc(chunk.len() as u64);
-        }
+        replay.feed_all(ms, batch_size, |n| pb.inc(n));
         pb.finish_and_clear();
     } else if let Some(root) = &a.archive {
         let ctx = crate::archive::query::context(root).await?;

@@ -19,11 +19,11 @@ use futures::StreamExt;
 use crate::alerting::event::IncidentEvent;
 use crate::archive::read::{self, Selection};
 use crate::archive::ArchiveError;
+use crate::chain::{Chain, Group, Unit};
 use crate::clock::{ManualClock, Millis, SharedClock};
 use crate::config::PipelineConfig;
 use crate::mention::Mention;
 use crate::metrics::Metrics;
-use crate::pipeline::Stage;
 
 /// A mention reaches the pipeline this long after it was posted (collectors poll).
 pub const ARRIVAL_DELAY_MS: Millis = 1_000;
@@ -32,8 +32,10 @@ pub const ARRIVAL_DELAY_MS: Millis = 1_000;
 pub const TICK_STEP_MS: Millis = 5_000;
 
 pub struct Replay {
-    stages: Vec<Box<dyn Stage>>,
-    clock: ManualClock,
+    /// The stages, one thread each (see [`crate::chain`]): dedup of batch k+1 overlaps
+    /// scoring and spike detection of batch k. Only the last stage (spikes) reads the clock,
+    /// and its thread sets it from each unit, so the overlap does not change any result.
+    chain: Chain,
     now: Millis,
     pub mentions: u64,
     pub first_ms: Option<Millis>,
@@ -44,14 +46,30 @@ pub struct Replay {
     pub out_of_order: u64,
 }
 
+/// Units in flight between two stage threads.
+const CHAIN_CAPACITY: usize = 4;
+
 impl Replay {
     pub fn new(cfg: &PipelineConfig) -> Result<Self, crate::stages::BuildError> {
         let clock = ManualClock::new(0);
         let shared: SharedClock = Arc::new(clock.clone());
         let metrics = Arc::new(Metrics::new("backtest"));
+        let stages = crate::stages::build(cfg, shared, metrics)?;
+        let n = stages.len();
+        let groups = stages
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let mut g = Group::new(vec![s]);
+                if i + 1 == n {
+                    let c = clock.clone();
+                    g.on_time = Some(Box::new(move |t| c.set(t)));
+                }
+                g
+            })
+            .collect();
         Ok(Replay {
-            stages: crate::stages::build(cfg, shared, metrics)?,
-            clock,
+            chain: Chain::spawn(groups, CHAIN_CAPACITY, false),
             now: Millis::MIN,
             mentions: 0,
             first_ms: None,
@@ -61,11 +79,11 @@ impl Replay {
         })
     }
 
-    fn drain(&mut self) {
-        for s in self.stages.iter_mut() {
-            self.events
-                .extend(s.drain_outputs().into_iter().map(|r| r.payload));
-        }
+    fn send(&mut self, unit: Unit) {
+        let events = &mut self.events;
+        self.chain.send(unit, |d| {
+            events.extend(d.outputs.into_iter().map(|r| r.payload))
+        });
     }
 
     fn tick_until(&mut self, until: Millis) {
@@ -74,16 +92,12 @@ impl Replay {
         }
         while self.now + TICK_STEP_MS < until {
             self.now += TICK_STEP_MS;
-            self.clock.set(self.now);
-            for s in self.stages.iter_mut() {
-                s.tick(self.now);
-            }
-            self.drain();
+            self.send(Unit::tick(self.now));
         }
     }
 
     /// Processes one batch (in event-time order, after the previous batch).
-    pub fn feed(&mut self, batch: &mut [Mention]) {
+    pub fn feed(&mut self, batch: Vec<Mention>) {
         let Some(newest) = batch.iter().map(|m| m.created_at_ms).max() else {
             return;
         };
@@ -97,14 +111,29 @@ impl Replay {
         }
         self.tick_until(oldest + ARRIVAL_DELAY_MS);
         self.now = self.now.max(newest + ARRIVAL_DELAY_MS);
-        self.clock.set(self.now);
-        for s in self.stages.iter_mut() {
-            s.process(batch);
-        }
-        self.drain();
         self.mentions += batch.len() as u64;
         self.first_ms = Some(self.first_ms.map_or(oldest, |f| f.min(oldest)));
         self.last_ms = Some(self.last_ms.map_or(newest, |l| l.max(newest)));
+        self.send(Unit::batch(self.now, batch));
+    }
+
+    /// Feeds `mentions` (in event-time order) in batches of `batch_size`.
+    pub fn feed_all(
+        &mut self,
+        mentions: Vec<Mention>,
+        batch_size: usize,
+        mut progress: impl FnMut(u64),
+    ) {
+        let mut it = mentions.into_iter();
+        loop {
+            let batch: Vec<Mention> = it.by_ref().take(batch_size.max(1)).collect();
+            if batch.is_empty() {
+                break;
+            }
+            let n = batch.len() as u64;
+            self.feed(batch);
+            progress(n);
+        }
     }
 
     /// Feeds the archived mentions of `sel` (see [`crate::archive::read`]) in batches of
@@ -156,17 +185,19 @@ impl Replay {
             }
         });
         while let Some(batch) = rx.recv().await {
-            let mut batch = batch?;
-            // The stages are CPU work: on a multi-threaded runtime, let the reader's worker
-            // go on meanwhile (a current-thread runtime reads between batches).
+            let batch = batch?;
+            let n = batch.len() as u64;
+            // Sending blocks while the stage threads are busy: on a multi-threaded runtime,
+            // let the reader's worker go on meanwhile (a current-thread runtime reads between
+            // batches).
             if tokio::runtime::Handle::current().runtime_flavor()
                 == tokio::runtime::RuntimeFlavor::MultiThread
             {
-                tokio::task::block_in_place(|| self.feed(&mut batch));
+                tokio::task::block_in_place(|| self.feed(batch));
             } else {
-                self.feed(&mut batch);
+                self.feed(batch);
             }
-            progress(batch.len() as u64);
+            progress(n);
         }
         reader
             .await
@@ -178,7 +209,10 @@ impl Replay {
     pub fn finish(mut self, after_ms: Millis) -> Vec<Vec<u8>> {
         let end = self.now.saturating_add(after_ms);
         self.tick_until(end);
-        self.events
+        let mut events = self.events;
+        self.chain
+            .finish(|d| events.extend(d.outputs.into_iter().map(|r| r.payload)));
+        events
     }
 
     /// The events parsed (skipping any that do not parse as incidents).
