@@ -3,7 +3,7 @@
 //! `cargo bench --bench spikes`: mentions/s into the stage (counting into buckets of brand,
 //! brand × platform, language and intent keys, closing buckets, detecting), with and without
 //! the theme keys (which read every counted text), and the detector's bytes per key for
-//! 100,000 active keys (printed).
+//! 100,000 active keys, and checkpoint sizes and times (printed).
 
 mod common;
 
@@ -113,6 +113,53 @@ fn bench(c: &mut Criterion) {
         dets.len(),
         bytes as f64 / (1 << 20) as f64,
         bytes / dets.len()
+    );
+
+    // Checkpoints: the 100,000 detectors as the checkpoint encodes them, and the whole stage
+    // (series, themes, open buckets) after the 200k mentions above, written and restored.
+    let t = std::time::Instant::now();
+    let mut buf = Vec::new();
+    ciborium::into_writer(&dets, &mut buf).unwrap();
+    let enc = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let back: Vec<Detector> = ciborium::from_reader(buf.as_slice()).unwrap();
+    let dec = t.elapsed().as_secs_f64();
+    assert_eq!(back.len(), dets.len());
+    println!(
+        "checkpoint of {} detectors: {:.1} MiB ({} bytes/key), encoded in {:.3} s, decoded in {:.3} s",
+        dets.len(),
+        buf.len() as f64 / (1 << 20) as f64,
+        buf.len() / dets.len(),
+        enc,
+        dec
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spikes.checkpoint");
+    let cfg = &with_themes;
+    let new_stage = || {
+        SpikeStage::new(
+            &cfg.stages.spikes,
+            &cfg.brands,
+            None,
+            Arc::new(ManualClock::new(0)),
+            Arc::new(Metrics::new("bench")),
+        )
+    };
+    let mut stage = new_stage();
+    for chunk in input.chunks_mut(1000) {
+        stage.process(chunk);
+    }
+    let t = std::time::Instant::now();
+    stage.save_checkpoint(&path).unwrap();
+    let write = t.elapsed().as_secs_f64();
+    let t = std::time::Instant::now();
+    let r = new_stage().restore_checkpoint(&path).unwrap().unwrap();
+    println!(
+        "stage checkpoint after 200k mentions: {} series, {:.0} KiB, written (fsync, rename) in {:.3} s, restored in {:.3} s",
+        r.series,
+        std::fs::metadata(&path).unwrap().len() as f64 / 1024.0,
+        write,
+        t.elapsed().as_secs_f64()
     );
 }
 

@@ -46,6 +46,8 @@ pub mod names {
     pub const SPIKE_STATE_ENTRIES: &str = "tocsin_spike_state_entries";
     pub const SPIKE_STATE_BYTES: &str = "tocsin_spike_state_bytes";
     pub const SPIKE_THEME_ENTRIES: &str = "tocsin_spike_theme_entries";
+    pub const SPIKE_CHECKPOINT_TIME: &str = "tocsin_spike_checkpoint_timestamp_seconds";
+    pub const SPIKE_CHECKPOINT_ERRORS: &str = "tocsin_spike_checkpoint_errors_total";
     pub const SPIKE_OBSERVED: &str = "tocsin_spike_observed_events";
     pub const SPIKE_EXPECTED: &str = "tocsin_spike_expected_events";
     pub const SPIKE_SCORE: &str = "tocsin_spike_score_ratio";
@@ -113,6 +115,8 @@ pub mod names {
         SPIKE_STATE_ENTRIES,
         SPIKE_STATE_BYTES,
         SPIKE_THEME_ENTRIES,
+        SPIKE_CHECKPOINT_TIME,
+        SPIKE_CHECKPOINT_ERRORS,
         SPIKE_OBSERVED,
         SPIKE_EXPECTED,
         SPIKE_SCORE,
@@ -211,6 +215,8 @@ pub struct Metrics {
     pub spike_state_entries: IntGauge,
     pub spike_state_bytes: IntGauge,
     pub spike_theme_entries: IntGauge,
+    pub spike_checkpoint_time: IntGauge,
+    pub spike_checkpoint_errors: IntCounter,
     pub spike_observed: GaugeVec,
     pub spike_expected: GaugeVec,
     pub spike_score: GaugeVec,
@@ -355,6 +361,8 @@ impl Metrics {
             spike_state_entries: int_gauge(&registry, SPIKE_STATE_ENTRIES, "Series (brand and brand × dimension keys) the spike detector tracks."),
             spike_state_bytes: int_gauge(&registry, SPIKE_STATE_BYTES, "Estimated bytes held by spike detector state."),
             spike_theme_entries: int_gauge(&registry, SPIKE_THEME_ENTRIES, "Brand × theme series tracked: the brands' most frequent terms, learned from the stream."),
+            spike_checkpoint_time: int_gauge(&registry, SPIKE_CHECKPOINT_TIME, "When the spike detector state was last saved or restored (Unix seconds, wall clock; 0: never)."),
+            spike_checkpoint_errors: int_counter(&registry, SPIKE_CHECKPOINT_ERRORS, "Spike checkpoints that could not be written or read (see the log for why)."),
             spike_observed: float_gauge_vec(&registry, SPIKE_OBSERVED, "Unique authors of non-duplicate mentions of a brand in the last closed bucket.", &["brand"]),
             spike_expected: float_gauge_vec(&registry, SPIKE_EXPECTED, "What the detector expected for that bucket (seasonal baseline).", &["brand"]),
             spike_score: float_gauge_vec(&registry, SPIKE_SCORE, "The brand's calibrated spike score in the last closed bucket; an incident opens at the configured threshold (1.7).", &["brand"]),

@@ -45,6 +45,8 @@ pub trait Stage: Send {
     fn drain_outputs(&mut self) -> Vec<OutRecord> {
         Vec::new()
     }
+    /// Called once when the pipeline stops after its last batch (e.g. to save state).
+    fn shutdown(&mut self) {}
 }
 
 /// A stateless per-mention step. Wrap it in [`Parallel`] to run it batch-parallel with rayon.
@@ -450,6 +452,9 @@ fn process_loop(
             break; // the sink failed; it reports why
         }
         q.set((tx.max_capacity() - tx.capacity()) as i64);
+    }
+    for s in stages.iter_mut() {
+        s.shutdown();
     }
     read
 }

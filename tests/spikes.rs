@@ -6,6 +6,7 @@ use std::sync::Arc;
 use tocsin::clock::{ManualClock, SharedClock};
 use tocsin::mention::{decode, Mention};
 use tocsin::metrics::Metrics;
+use tocsin::pipeline::Stage;
 use tocsin::simulate::{IncidentSpec, SimConfig, Simulator};
 use tocsin::stages;
 
@@ -13,6 +14,34 @@ const START_MS: i64 = 1_795_000_000_000;
 
 /// Runs decode → dedup → spikes over a simulated stream; returns the incident events.
 fn run(days: u64, incidents: &[&str]) -> Vec<serde_json::Value> {
+    run_with(days, incidents, None, &[], true)
+}
+
+fn flush(
+    stages: &mut [Box<dyn Stage>],
+    batch: &mut Vec<Mention>,
+    events: &mut Vec<serde_json::Value>,
+) {
+    for s in stages.iter_mut() {
+        s.process(batch);
+        for o in s.drain_outputs() {
+            events.push(serde_json::from_slice(&o.payload).unwrap());
+        }
+    }
+    batch.clear();
+}
+
+/// [`run`], restarting the spike stage at each minute of `restarts`: a new one is built from
+/// the same config, after the old one shut down (`graceful`) or was dropped as in a crash.
+/// With `checkpoint` set, the stage saves its state there (every 5 min of event time and at
+/// shutdown) and the new one restores it.
+fn run_with(
+    days: u64,
+    incidents: &[&str],
+    checkpoint: Option<&std::path::Path>,
+    restarts: &[u64],
+    graceful: bool,
+) -> Vec<serde_json::Value> {
     let sim = Simulator::new(SimConfig {
         seed: 11,
         start_ms: START_MS,
@@ -26,34 +55,48 @@ fn run(days: u64, incidents: &[&str]) -> Vec<serde_json::Value> {
             .collect(),
         ..SimConfig::default()
     });
-    let cfg = tocsin::demo::default_config().unwrap();
+    let mut cfg = tocsin::demo::default_config().unwrap();
+    cfg.stages.spikes.checkpoint_path = checkpoint.map(|p| p.display().to_string());
     let clock = ManualClock::new(START_MS);
     let shared: SharedClock = Arc::new(clock.clone());
     let metrics = Arc::new(Metrics::new("test"));
-    let mut stages = stages::build(&cfg, shared, metrics).unwrap();
+    let mut stages = stages::build(&cfg, shared.clone(), metrics.clone()).unwrap();
     let limits = cfg.limits.decode_limits();
     let mut events = Vec::new();
     let mut batch: Vec<Mention> = Vec::with_capacity(1000);
-    let mut flush = |batch: &mut Vec<Mention>, events: &mut Vec<serde_json::Value>| {
-        for s in stages.iter_mut() {
-            s.process(batch);
-            for o in s.drain_outputs() {
-                events.push(serde_json::from_slice(&o.payload).unwrap());
-            }
-        }
-        batch.clear();
-    };
+    let mut restarts = restarts
+        .iter()
+        .map(|m| START_MS + *m as i64 * 60_000)
+        .peekable();
     for item in sim {
         let now = item.truth.created_at_ms + 1000;
+        if restarts
+            .next_if(|&r| item.truth.created_at_ms >= r)
+            .is_some()
+        {
+            flush(&mut stages, &mut batch, &mut events);
+            let spikes = stages.last_mut().unwrap();
+            assert_eq!(spikes.name(), "spikes");
+            if graceful {
+                spikes.shutdown();
+            }
+            // The new stage lists the brands in another order: state follows the brand ids.
+            let mut again = cfg.clone();
+            again.brands.reverse();
+            *spikes = stages::build(&again, shared.clone(), metrics.clone())
+                .unwrap()
+                .pop()
+                .unwrap();
+        }
         clock.set(now);
         if let Ok(m) = decode(item.record, &limits, now) {
             batch.push(m);
         }
         if batch.len() == 1000 {
-            flush(&mut batch, &mut events);
+            flush(&mut stages, &mut batch, &mut events);
         }
     }
-    flush(&mut batch, &mut events);
+    flush(&mut stages, &mut batch, &mut events);
     events
 }
 
@@ -292,7 +335,6 @@ fn run_theme_surge(surge: bool) -> Vec<serde_json::Value> {
             batch.push(decode(raw, &limits, at).unwrap());
         }
         clock.set(THEME_START + (minute + 1) * 60_000);
-        use tocsin::pipeline::Stage;
         stage.process(&mut batch);
         events.extend(
             stage
@@ -341,4 +383,86 @@ fn a_theme_surge_inside_a_busy_brand_opens_an_incident_on_the_theme() {
             .all(|s| s["text"].as_str().unwrap().contains("login")),
         "{e}"
     );
+}
+
+/// What decides an incident's life, without the explanation (the recent-mention buffer that
+/// feeds samples and shares is not checkpointed).
+fn lifecycle(events: &[serde_json::Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {} sev {} key {} stats {}",
+                e["event"], e["incident_id"], e["at"], e["severity"], e["key"], e["stats"]
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_restart_with_a_checkpoint_changes_no_decision() {
+    // A surge on day 3 (minute 3000 to 3045); restarts before it and in the middle of it.
+    let spec = ["brand=northwind,lang=fr,product=app,start=3000,duration=45,factor=5"];
+    let restarts = [2 * 1440 + 100, 3020];
+    let straight = run(3, &spec);
+    assert!(
+        straight.iter().any(|e| e["event"] == "opened"),
+        "the surge opens an incident"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("spikes.checkpoint");
+    let restarted = run_with(3, &spec, Some(&path), &restarts, true);
+    assert!(path.exists());
+    assert_eq!(lifecycle(&restarted), lifecycle(&straight));
+    // The incident open across the second restart resolves under its own id.
+    let resolved: Vec<_> = restarted
+        .iter()
+        .filter(|e| e["event"] == "resolved")
+        .collect();
+    assert!(!resolved.is_empty(), "{:#?}", lifecycle(&restarted));
+
+    // Without a checkpoint the restarted detectors calibrate again and miss the surge.
+    let amnesiac = run_with(3, &spec, None, &restarts, true);
+    assert!(opened(&amnesiac).is_empty(), "{:#?}", lifecycle(&amnesiac));
+
+    // A crash loses what came after the last periodic checkpoint (up to 5 minutes here, which
+    // Kafka would redeliver): the surge is still found, early, and resolves under its id.
+    std::fs::remove_file(&path).unwrap();
+    let crashed = run_with(3, &spec, Some(&path), &restarts, false);
+    let open = opened(&crashed);
+    assert_eq!(open.len(), 1, "{:#?}", lifecycle(&crashed));
+    assert_eq!(open[0]["incident_id"], opened(&straight)[0]["incident_id"]);
+    assert!(crashed
+        .iter()
+        .any(|e| e["event"] == "resolved" && e["incident_id"] == open[0]["incident_id"]));
+
+    // A checkpoint from another bucket length is not used: the stage starts fresh.
+    let mut cfg = tocsin::demo::default_config().unwrap();
+    cfg.stages.spikes.bucket_secs = 300;
+    cfg.stages.spikes.checkpoint_path = Some(path.display().to_string());
+    let metrics = Arc::new(Metrics::new("test"));
+    let shared: SharedClock = Arc::new(ManualClock::new(START_MS));
+    let mut s = stages::spikes::SpikeStage::new(
+        &cfg.stages.spikes,
+        &cfg.brands,
+        None,
+        shared,
+        metrics.clone(),
+    );
+    let err = s.restore_checkpoint(&path).unwrap_err().to_string();
+    assert!(err.contains("bucket_secs = 60"), "{err}");
+    s.restore_configured();
+    assert_eq!(metrics.spike_checkpoint_errors.get(), 1);
+    // A torn or foreign file is refused the same way.
+    std::fs::write(&path, b"not cbor").unwrap();
+    cfg.stages.spikes.bucket_secs = 60;
+    let mut s = stages::spikes::SpikeStage::new(
+        &cfg.stages.spikes,
+        &cfg.brands,
+        None,
+        Arc::new(ManualClock::new(START_MS)),
+        metrics,
+    );
+    let err = s.restore_checkpoint(&path).unwrap_err().to_string();
+    assert!(err.contains("delete it to start fresh"), "{err}");
 }

@@ -54,7 +54,10 @@ impl Replay {
         let clock = ManualClock::new(0);
         let shared: SharedClock = Arc::new(clock.clone());
         let metrics = Arc::new(Metrics::new("backtest"));
-        let stages = crate::stages::build(cfg, shared, metrics)?;
+        // A replay must neither start from nor overwrite the live pipeline's spike state.
+        let mut cfg = cfg.clone();
+        cfg.stages.spikes.checkpoint_path = None;
+        let stages = crate::stages::build(&cfg, shared, metrics)?;
         let n = stages.len();
         let groups = stages
             .into_iter()

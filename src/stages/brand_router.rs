@@ -37,6 +37,20 @@ impl BrandRouter {
         }
     }
 
+    /// Configured brands.
+    pub fn len(&self) -> usize {
+        self.brands.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.brands.is_empty()
+    }
+
+    /// The index of the brand with this id.
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.brands.iter().position(|(b, _)| b == id)
+    }
+
     /// The id of brand `i` (an index from [`BrandRouter::route_index`]).
     pub fn id(&self, i: usize) -> &str {
         &self.brands[i].0

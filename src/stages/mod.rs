@@ -59,13 +59,10 @@ pub fn build(
         } else {
             None
         };
-        stages.push(Box::new(spikes::SpikeStage::new(
-            &cfg.stages.spikes,
-            &cfg.brands,
-            drafter,
-            clock,
-            metrics,
-        )));
+        let mut stage =
+            spikes::SpikeStage::new(&cfg.stages.spikes, &cfg.brands, drafter, clock, metrics);
+        stage.restore_configured();
+        stages.push(Box::new(stage));
     }
     Ok(stages)
 }

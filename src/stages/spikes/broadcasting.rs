@@ -31,6 +31,15 @@ struct Cover {
     replies: HashMap<String, Arc<CoveredBy>>,
 }
 
+/// A broadcasting incident as the spike checkpoint saves it (drafted replies are redrafted).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct SavedCover {
+    brand: u16,
+    incident_id: String,
+    last_bucket: i64,
+    event: IncidentEvent,
+}
+
 pub struct Broadcaster {
     drafter: Drafter,
     names: Vec<String>,
@@ -131,6 +140,41 @@ impl Broadcaster {
             c.replies.clear();
         }
         true
+    }
+
+    /// The broadcasting incidents, for a checkpoint.
+    pub fn saved(&self) -> Vec<SavedCover> {
+        let mut v: Vec<SavedCover> = self
+            .covers
+            .iter()
+            .map(|(&brand, c)| SavedCover {
+                brand,
+                incident_id: c.incident_id.clone(),
+                last_bucket: c.last_bucket,
+                event: (*c.event).clone(),
+            })
+            .collect();
+        v.sort_by_key(|c| c.brand);
+        v
+    }
+
+    /// Takes the broadcasting incidents of a checkpoint; `brand` maps its brand indexes to
+    /// this pipeline's.
+    pub fn restore(&mut self, saved: Vec<SavedCover>, brand: impl Fn(u16) -> Option<u16>) {
+        self.covers.clear();
+        for c in saved {
+            if let Some(b) = brand(c.brand) {
+                self.covers.insert(
+                    b,
+                    Cover {
+                        incident_id: c.incident_id,
+                        last_bucket: c.last_bucket,
+                        event: Box::new(c.event),
+                        replies: HashMap::new(),
+                    },
+                );
+            }
+        }
     }
 
     /// Forgets an incident that ended without a broadcast of its end.

@@ -1,12 +1,12 @@
 //! `[stages.spikes]`: the spike stage's settings and the dimensions that split a brand's series.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::detector::DetectorConfig;
 use crate::config::{FileSinkConfig, SinkConfig};
 
 /// A dimension that splits a brand's series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Dimension {
     Platform,
@@ -61,6 +61,11 @@ pub struct SpikesConfig {
     pub mention_ids: usize,
     /// Where incident events go: a JSON-lines file or a Kafka topic (same form as `[sink]`).
     pub incidents: SinkConfig,
+    /// A file where the detectors' state (baselines, themes, open buckets and incidents) is
+    /// saved every `checkpoint_every_secs` of event time and at shutdown, and restored from at
+    /// start, so a restart or upgrade does not recalibrate for days. Unset: not saved.
+    pub checkpoint_path: Option<String>,
+    pub checkpoint_every_secs: u64,
     pub detector: DetectorConfig,
 }
 
@@ -91,6 +96,8 @@ impl Default for SpikesConfig {
                 fsync: true,
             }),
             detector: DetectorConfig::default(),
+            checkpoint_path: None,
+            checkpoint_every_secs: 300,
         }
     }
 }
@@ -114,6 +121,18 @@ impl SpikesConfig {
             bad(
                 "stages.spikes.theme_keys",
                 "at most 1000 themes per brand (each is a series and a chance of a false alarm)",
+            );
+        }
+        if self.checkpoint_every_secs < self.bucket_secs.max(1) {
+            bad(
+                "stages.spikes.checkpoint_every_secs",
+                "must be at least one bucket (bucket_secs); 300 is the default",
+            );
+        }
+        if self.checkpoint_path.as_deref() == Some("") {
+            bad(
+                "stages.spikes.checkpoint_path",
+                "is empty: name a file (e.g. \"state/spikes.checkpoint\") or leave it out",
             );
         }
         if self.max_keys == 0 {

@@ -27,7 +27,7 @@
 //! a plain EWMA z-score with the same baseline scores 58–68; calibrating each scale by its own
 //! daily maxima lifts it to ~82 with one parameter set.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// Detector parameters. Durations are in seconds and converted to buckets of the series.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -210,7 +210,7 @@ impl Step {
 }
 
 /// Per-scale state: the robust spread and the daily maxima of z.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 struct ScaleState {
     spread: f64, // NaN until the first value
     day_max: f32,
@@ -219,8 +219,9 @@ struct ScaleState {
     next_day: u8,
 }
 
-/// State of one series (≈ 0.5 KiB with three scales).
-#[derive(Debug, Clone)]
+/// State of one series (≈ 0.5 KiB with three scales). Serialisable: the spike stage
+/// checkpoints it so a restart does not recalibrate.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Detector {
     level: f64, // NaN until the first value
     hod: [f32; 24],

@@ -21,6 +21,7 @@
 //! durable before the offsets of the batch that caused them are committed.
 
 pub mod broadcasting;
+mod checkpoint;
 pub mod config;
 pub mod detector;
 mod events;
@@ -41,6 +42,7 @@ use crate::pipeline::Stage;
 use crate::sinks::OutRecord;
 use crate::stages::brand_router::BrandRouter;
 use broadcasting::{Broadcaster, Moment};
+pub use checkpoint::{CheckpointError, Restored};
 pub use config::{Dimension, SpikesConfig};
 use detector::{Detector, Params, Transition, Values};
 use explain::{Recent, RecentBuffer};
@@ -71,6 +73,8 @@ pub struct SpikeStage {
     themes: Vec<ThemeSketch>,
     /// The next bucket to close; `None` before the first mention.
     next_close: Option<i64>,
+    /// `next_close` when the last checkpoint was taken (see [`checkpoint`]).
+    last_checkpoint_bucket: Option<i64>,
     max_event_ms: Millis,
     /// Per-partition event time: buckets close at the slowest active partition.
     watermarks: watermark::Watermarks,
@@ -113,6 +117,7 @@ impl SpikeStage {
             scratch: Vec::new(),
             themes: Vec::new(),
             next_close: None,
+            last_checkpoint_bucket: None,
             max_event_ms: Millis::MIN,
             watermarks: watermark::Watermarks::new(cfg.partition_idle_secs as i64 * 1000),
             closed_any: false,
@@ -314,6 +319,7 @@ impl SpikeStage {
             next += 1;
         }
         self.next_close = Some(next);
+        self.maybe_checkpoint(false);
     }
 
     fn close_bucket(&mut self, bucket: i64) {
@@ -552,5 +558,9 @@ impl Stage for SpikeStage {
 
     fn drain_outputs(&mut self) -> Vec<OutRecord> {
         std::mem::take(&mut self.outputs)
+    }
+
+    fn shutdown(&mut self) {
+        self.maybe_checkpoint(true);
     }
 }

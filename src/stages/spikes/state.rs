@@ -4,27 +4,32 @@ use std::collections::HashSet;
 
 use super::detector::{Detector, Step};
 use super::Dimension;
+use serde::{Deserialize, Serialize};
 
 /// One tracked series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub(super) struct SeriesKey {
     pub(super) brand: u16,
     pub(super) dim: Option<Dimension>,
     pub(super) value: String,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Series {
     pub(super) key: SeriesKey,
     pub(super) det: Detector,
+    /// The last closed bucket's decision (for severities); not checkpointed.
+    #[serde(skip)]
     pub(super) last: Option<Step>,
 }
 
 /// Counts of one key in one open bucket.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 pub(super) struct Agg {
     pub(super) authors: rustc_hash::FxHashSet<u64>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub(super) struct Incident {
     pub(super) id: String,
     /// Series indexes that fired while this incident was open, the trigger first.

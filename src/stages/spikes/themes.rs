@@ -64,7 +64,7 @@ pub fn for_each_term(text: &str, mut f: impl FnMut(u64, &str)) {
 }
 
 /// One brand's frequent terms and its tracked themes.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct ThemeSketch {
     counts: FxHashMap<u64, u32>,
     names: FxHashMap<u64, Box<str>>,
