@@ -95,8 +95,6 @@ pub struct Chain {
     input: Option<SyncSender<Unit>>,
     output: Receiver<Unit>,
     threads: Vec<JoinHandle<()>>,
-    /// Whether batches come out of the chain; otherwise the last thread frees them.
-    keep_batches: bool,
 }
 
 impl Chain {
@@ -131,7 +129,6 @@ impl Chain {
             input: Some(input),
             output: rx,
             threads,
-            keep_batches,
         }
     }
 
@@ -171,10 +168,6 @@ impl Chain {
                 std::panic::resume_unwind(p);
             }
         }
-    }
-
-    pub fn keeps_batches(&self) -> bool {
-        self.keep_batches
     }
 }
 
@@ -306,7 +299,6 @@ mod tests {
     fn without_kept_batches_only_outputs_come_out() {
         let clock = ManualClock::new(0);
         let mut chain = Chain::spawn(groups(&clock), 2, false);
-        assert!(!chain.keeps_batches());
         let mut outs = 0;
         for u in units() {
             chain.send(u, |d| {

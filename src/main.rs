@@ -344,6 +344,8 @@ async fn enrich(a: EnrichArgs) -> Result<()> {
         path: incidents.clone(),
         fsync: false,
     });
+    // A one-off enrichment must neither start from nor overwrite a live pipeline's spike state.
+    cfg.stages.spikes.checkpoint_path = None;
     cfg.source = SourceConfig::File(FileSourceConfig {
         path: a.input.clone(),
     });

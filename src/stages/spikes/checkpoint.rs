@@ -282,10 +282,8 @@ impl SpikeStage {
     /// since the last checkpoint; failures are logged and counted, never fatal (alerting goes
     /// on; only a restart would recalibrate).
     pub(super) fn maybe_checkpoint(&mut self, force: bool) {
-        let Some(path) = self.cfg.checkpoint_path.clone() else {
-            return;
-        };
-        let Some(next) = self.next_close else {
+        let (Some(path), Some(next)) = (self.cfg.checkpoint_path.as_deref(), self.next_close)
+        else {
             return;
         };
         let every = (self.cfg.checkpoint_every_secs / self.cfg.bucket_secs.max(1)).max(1) as i64;
@@ -295,8 +293,9 @@ impl SpikeStage {
         if !(due || force) {
             return;
         }
+        let written = self.save_checkpoint(Path::new(path));
         self.last_checkpoint_bucket = Some(next);
-        match self.save_checkpoint(Path::new(&path)) {
+        match written {
             Ok(()) => self
                 .metrics
                 .spike_checkpoint_time
