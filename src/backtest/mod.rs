@@ -46,6 +46,11 @@ pub struct Replay {
     pub out_of_order: u64,
 }
 
+/// Keeps the incident events of a unit that came out of the stages.
+fn keep_events(events: &mut Vec<Vec<u8>>, done: Unit) {
+    events.extend(done.outputs.into_iter().map(|r| r.payload));
+}
+
 /// Units in flight between two stage threads.
 const CHAIN_CAPACITY: usize = 4;
 
@@ -84,9 +89,7 @@ impl Replay {
 
     fn send(&mut self, unit: Unit) {
         let events = &mut self.events;
-        self.chain.send(unit, |d| {
-            events.extend(d.outputs.into_iter().map(|r| r.payload))
-        });
+        self.chain.send(unit, |d| keep_events(events, d));
     }
 
     fn tick_until(&mut self, until: Millis) {
@@ -213,8 +216,7 @@ impl Replay {
         let end = self.now.saturating_add(after_ms);
         self.tick_until(end);
         let mut events = self.events;
-        self.chain
-            .finish(|d| events.extend(d.outputs.into_iter().map(|r| r.payload)));
+        self.chain.finish(|d| keep_events(&mut events, d));
         events
     }
 

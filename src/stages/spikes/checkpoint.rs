@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::broadcasting::SavedCover;
 use super::state::{Agg, Incident, Series};
 use super::themes::ThemeSketch;
-use super::{SpikeStage, KEY_SLOTS};
+use super::SpikeStage;
 use crate::clock::Millis;
 
 /// Bumped when the saved form changes incompatibly.
@@ -200,11 +200,7 @@ impl SpikeStage {
             s.last = None;
             let i = self.series.len();
             if !matches!(s.key.dim, Some(super::Dimension::Theme)) {
-                let slot = b as usize * KEY_SLOTS + s.key.dim.map_or(0, |d| d as usize + 1);
-                if self.index.len() <= slot {
-                    self.index.resize_with(slot + 1, FxHashMap::default);
-                }
-                self.index[slot].insert(s.key.value.as_str().into(), i);
+                self.index_series(b, s.key.dim, &s.key.value, i);
             }
             series_map[old] = Some(i);
             self.series.push(s);
@@ -213,7 +209,7 @@ impl SpikeStage {
 
         self.themes.clear();
         if self.cfg.dimensions.contains(&super::Dimension::Theme) {
-            let cap = (25 * self.cfg.theme_keys).max(1024);
+            let cap = self.theme_capacity();
             for (old, mut sketch) in snap.themes.into_iter().enumerate() {
                 let Some(b) = new_brand(old as u16) else {
                     continue;

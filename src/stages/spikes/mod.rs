@@ -136,18 +136,34 @@ impl SpikeStage {
         self.cfg.bucket_secs as i64 * 1000
     }
 
-    /// The series of `brand` × `dim` = `value`, created on first sight (up to `max_keys`).
-    /// Looked up by `&str`: nothing is allocated for a key already tracked.
-    fn series_index(&mut self, brand: u16, dim: Option<Dimension>, value: &str) -> Option<usize> {
-        let slot = brand as usize * KEY_SLOTS + dim.map_or(0, |d| d as usize + 1);
-        if let Some(&i) = self.index.get(slot).and_then(|m| m.get(value)) {
-            return Some(i);
-        }
-        let i = self.new_series(brand, dim, value)?;
+    /// Counters of each brand's frequent-terms summary.
+    fn theme_capacity(&self) -> usize {
+        (25 * self.cfg.theme_keys).max(1024)
+    }
+
+    /// The [`Self::index`] slot of `brand` × `dim`.
+    fn index_slot(brand: u16, dim: Option<Dimension>) -> usize {
+        brand as usize * KEY_SLOTS + dim.map_or(0, |d| d as usize + 1)
+    }
+
+    /// Indexes series `i` as `brand` × `dim` = `value` (themes are indexed by their sketch).
+    fn index_series(&mut self, brand: u16, dim: Option<Dimension>, value: &str, i: usize) {
+        let slot = Self::index_slot(brand, dim);
         if self.index.len() <= slot {
             self.index.resize_with(slot + 1, FxHashMap::default);
         }
         self.index[slot].insert(value.into(), i);
+    }
+
+    /// The series of `brand` × `dim` = `value`, created on first sight (up to `max_keys`).
+    /// Looked up by `&str`: nothing is allocated for a key already tracked.
+    fn series_index(&mut self, brand: u16, dim: Option<Dimension>, value: &str) -> Option<usize> {
+        let slot = Self::index_slot(brand, dim);
+        if let Some(&i) = self.index.get(slot).and_then(|m| m.get(value)) {
+            return Some(i);
+        }
+        let i = self.new_series(brand, dim, value)?;
+        self.index_series(brand, dim, value, i);
         Some(i)
     }
 
@@ -279,7 +295,7 @@ impl SpikeStage {
         // Repeats and reposts add no authors: only counted mentions need their terms.
         if counted && self.cfg.dimensions.contains(&Dimension::Theme) {
             if self.themes.len() <= brand as usize {
-                let cap = (25 * self.cfg.theme_keys).max(1024);
+                let cap = self.theme_capacity();
                 self.themes
                     .resize_with(brand as usize + 1, || ThemeSketch::new(cap));
             }
