@@ -143,6 +143,33 @@ fn bench(c: &mut Criterion) {
             BatchSize::LargeInput,
         )
     });
+    // The same stream against a shard at its cap (a full window): the steady state of a
+    // long-running pipeline, where the indexes no longer grow (each growth rebuilds them from
+    // the entries, which the run above includes once).
+    let full = || {
+        let mut s = Shard::new(
+            DedupConfig {
+                max_entries: N,
+                ..DedupConfig::default()
+            }
+            .shard_settings(),
+        );
+        for (i, t) in originals.iter().enumerate() {
+            s.observe(input(&ids[i], i as i64, t, None));
+        }
+        s
+    };
+    g.bench_function("all_tiers_tweets_full_window", |b| {
+        b.iter_batched_ref(
+            full,
+            |s| {
+                for (i, id) in new_ids.iter().enumerate() {
+                    s.observe(input(id, (N + i) as i64, &mixed[i], None));
+                }
+            },
+            BatchSize::LargeInput,
+        )
+    });
     g.finish();
     drop(base);
 }

@@ -8,6 +8,7 @@
 //! The tiers and the memory layout are in [`state`]; normalisation and sketches in [`text`].
 
 pub mod eval;
+pub mod index;
 pub mod state;
 pub mod text;
 
@@ -32,10 +33,10 @@ pub struct DedupConfig {
     pub enabled: bool,
     /// How long (event time) a mention is remembered.
     pub window_secs: u64,
-    /// Hard cap of remembered mentions per shard (about 330 bytes each, see README).
+    /// Hard cap of remembered mentions per shard (about 106 bytes each, see README).
     pub max_entries: usize,
     /// Minimum Jaccard similarity of the normalised word and word-pair sets for a
-    /// near-duplicate (0–1). 0.66 finds 97.8 % of copy-paste variants with up to 15 % of words
+    /// near-duplicate (0–1). 0.66 finds 97.6 % of copy-paste variants with up to 15 % of words
     /// changed and merges under 0.1 % of distinct real tweets (README, "Dedup").
     pub near_threshold: f64,
     /// Texts with fewer distinct content words (not "the", "you", …) are only merged when

@@ -3,8 +3,9 @@
 //! Contract: two texts that differ only in @handles, URLs, hashtags, emoji, case, punctuation
 //! or letter elongations ("sooo") produce the same token sequence, hence the same
 //! [`Sketch::norm_hash`]. The sketch also carries what the near-duplicate tier needs:
-//! 16-bit fingerprints of (at most [`FP_LEN`]) tokens for an exact Jaccard check, and
-//! [`BANDS`] MinHash band keys for candidate lookup.
+//! 16-bit fingerprints of (at most [`FP_LEN`]) shingles for a Jaccard check, and [`BANDS`]
+//! MinHash band keys for candidate lookup, computed from those fingerprints alone
+//! ([`bands_of`]) so that a shard can rebuild its index from what its entries keep.
 //!
 //! Why MinHash LSH and not SimHash: on real tweets with 5–15 % of words changed a 64-bit
 //! SimHash moves by 7 bits on average (often 10+), while unrelated tweets differ by about 29,
@@ -14,7 +15,7 @@
 //! prints both distance distributions on real tweets.
 
 /// Number of token fingerprints kept per text (a bottom-k sketch beyond that).
-pub const FP_LEN: usize = 32;
+pub const FP_LEN: usize = 24;
 /// MinHash bands (LSH tables), each keyed by `ROWS` minimums.
 pub const BANDS: usize = 8;
 const ROWS: usize = 2;
@@ -244,8 +245,25 @@ const STOPWORDS: &str = "a an the and or but if of to in on at by for with from 
     il lo gli i una e ma è sono io lui lei noi loro mio mia suo sua non che di in con per del della \
     het een en maar is zijn ik jij hij zij wij mijn niet geen met van voor op aan dat";
 
-type HashSet64 =
-    std::collections::HashSet<u64, std::hash::BuildHasherDefault<super::state::PassThrough>>;
+/// Keys are already uniformly distributed 64-bit hashes: hashing them again is wasted work.
+#[derive(Default)]
+pub struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type HashSet64 = std::collections::HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
 
 fn stopwords() -> &'static HashSet64 {
     static SET: std::sync::OnceLock<HashSet64> = std::sync::OnceLock::new();
@@ -255,6 +273,24 @@ fn stopwords() -> &'static HashSet64 {
             set.insert(word_hash(t));
         });
         set
+    })
+}
+
+/// Fingerprint of a shingle hash: its top 16 bits (so fingerprints sort like the hashes).
+fn fingerprint(h: u64) -> u16 {
+    (h >> 48) as u16
+}
+
+/// Which fingerprints are those of function words: a bit per possible fingerprint (8 KiB).
+fn stop_fingerprints() -> &'static [u64; 1024] {
+    static BITS: std::sync::OnceLock<Box<[u64; 1024]>> = std::sync::OnceLock::new();
+    BITS.get_or_init(|| {
+        let mut bits = Box::new([0u64; 1024]);
+        for &h in stopwords() {
+            let f = fingerprint(h) as usize;
+            bits[f / 64] |= 1 << (f % 64);
+        }
+        bits
     })
 }
 
@@ -288,7 +324,8 @@ pub struct Sketch {
     pub bands: [u64; BANDS],
 }
 
-/// Sorted token fingerprints, stored inline (no allocation per remembered text).
+/// Sorted token fingerprints, stored inline (no allocation per remembered text). When at most
+/// `FP_LEN - 4` are used, the last four slots hold the normalised text's hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fps {
     pub len: u8,
@@ -336,8 +373,8 @@ impl Sketch {
         });
         shingles.sort_unstable();
         shingles.dedup();
-        // Bands are built from content words: a band keyed by two function words ("the",
-        // "to") would be shared by most texts and its bucket would forget its older members.
+        // Content words decide whether a text says enough for the near tier ("to the" does
+        // not) and are handed on as the mention's terms.
         let stop = stopwords();
         let mut tokens = 0u32;
         let mut content: Vec<u64> = Vec::with_capacity(32);
@@ -347,38 +384,21 @@ impl Sketch {
                 content.push(h);
             }
         }
-        let mut mins = [u64::MAX; BANDS * ROWS];
-        let mut minhash = |h: u64| {
-            for (m, &(a, s)) in mins.iter_mut().zip(PERM.iter()) {
-                let v = (h ^ s).wrapping_mul(a);
-                if v < *m {
-                    *m = v;
-                }
-            }
-        };
-        if content.len() >= 2 {
-            content.iter().for_each(|&h| minhash(h));
-        } else {
-            shingles
-                .iter()
-                .filter(|h| *h & 1 == 1)
-                .for_each(|&h| minhash(h));
-        }
-        let mut bands = [0u64; BANDS];
-        for (b, key) in bands.iter_mut().enumerate() {
-            let mut k = splitmix(b as u64 + 1);
-            for r in 0..ROWS {
-                k = splitmix(k ^ mins[b * ROWS + r]);
-            }
-            *key = k;
-        }
         let mut fps = Fps {
             len: 0,
             v: [0; FP_LEN],
         };
         for (slot, &h) in fps.v.iter_mut().zip(shingles.iter()) {
-            *slot = (h >> 48) as u16;
+            *slot = fingerprint(h);
             fps.len += 1;
+        }
+        let bands = bands_of(fps.as_slice());
+        if fps.len as usize + 4 <= FP_LEN {
+            // Spare slots carry the text's hash: a one-word text's single 16-bit fingerprint
+            // is too weak an identity on its own ("eygpt" and "feliz" can share it).
+            for (i, slot) in fps.v[FP_LEN - 4..].iter_mut().enumerate() {
+                *slot = (seq >> (16 * i)) as u16;
+            }
         }
         Sketch {
             norm_hash: seq,
@@ -392,11 +412,59 @@ impl Sketch {
     }
 }
 
+/// MinHash band keys of a text from its stored fingerprints. Computed from what an entry keeps
+/// (not from the full word set), so a shard can rebuild its band index from its entries; on
+/// the real-tweet evaluation this finds as many variants as bands over the content words did.
+pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
+    // Without the function words: a band keyed by "the" and "to" would be shared by many
+    // texts and crowd others out of its bucket. Word pairs stay: they are rarely common.
+    let stop = stop_fingerprints();
+    let mut mins = [u64::MAX; BANDS * ROWS];
+    let mut minhash = |f: u16| {
+        let h = splitmix(f as u64);
+        for (m, &(a, s)) in mins.iter_mut().zip(PERM.iter()) {
+            let v = (h ^ s).wrapping_mul(a);
+            if v < *m {
+                *m = v;
+            }
+        }
+    };
+    let mut kept = 0;
+    for &f in fps {
+        if stop[f as usize / 64] & (1 << (f % 64)) == 0 {
+            minhash(f);
+            kept += 1;
+        }
+    }
+    if kept < 2 {
+        fps.iter().for_each(|&f| minhash(f));
+    }
+    let mut bands = [0u64; BANDS];
+    for (b, key) in bands.iter_mut().enumerate() {
+        let mut k = splitmix(b as u64 + 1);
+        for r in 0..ROWS {
+            k = splitmix(k ^ mins[b * ROWS + r]);
+        }
+        *key = k;
+    }
+    bands
+}
+
+/// Index key of a text too short for the near tier: texts with this key and the same
+/// fingerprints are the same text (every shingle is fingerprinted when a text has at most
+/// `FP_LEN`; beyond that, two texts would have to agree on their `FP_LEN` smallest).
+pub fn text_key(fps: &[u16], shingles: u8) -> u64 {
+    let mut h = 0x51_7cc1_b727_220a ^ shingles as u64;
+    for &f in fps {
+        h = splitmix(h ^ f as u64);
+    }
+    h
+}
+
 /// Jaccard similarity of two token sets from their fingerprints: exact (up to 16-bit
 /// fingerprint collisions) when both texts have at most `FP_LEN` distinct tokens, otherwise the
 /// bottom-k estimate over the union's `FP_LEN` smallest fingerprints.
-pub fn jaccard(a: &Fps, a_tokens: u32, b: &Fps, b_tokens: u32) -> f64 {
-    let (a, b) = (a.as_slice(), b.as_slice());
+pub fn jaccard(a: &[u16], a_tokens: u32, b: &[u16], b_tokens: u32) -> f64 {
     if a.is_empty() || b.is_empty() {
         return 0.0;
     }
@@ -510,12 +578,18 @@ mod tests {
     fn jaccard_is_exact_on_short_texts() {
         let a = Sketch::of("one two three four five six seven eight");
         let b = Sketch::of("one two three four five six seven nine");
-        let j = jaccard(&a.fps, a.tokens, &b.fps, b.tokens);
+        let j = jaccard(a.fps.as_slice(), a.tokens, b.fps.as_slice(), b.tokens);
         // 8 words + 7 pairs each; 7 words and 6 pairs shared: 13 / 17.
         assert!((j - 13.0 / 17.0).abs() < 1e-9, "{j}");
-        assert_eq!(jaccard(&a.fps, a.tokens, &a.fps, a.tokens), 1.0);
+        assert_eq!(
+            jaccard(a.fps.as_slice(), a.tokens, a.fps.as_slice(), a.tokens),
+            1.0
+        );
         let c = Sketch::of("");
-        assert_eq!(jaccard(&a.fps, a.tokens, &c.fps, c.tokens), 0.0);
+        assert_eq!(
+            jaccard(a.fps.as_slice(), a.tokens, c.fps.as_slice(), c.tokens),
+            0.0
+        );
     }
 
     #[test]
@@ -524,7 +598,7 @@ mod tests {
         let a = Sketch::of(&words[..60].join(" "));
         let b = Sketch::of(&words[20..80].join(" "));
         // True Jaccard 40/80 = 0.5.
-        let j = jaccard(&a.fps, a.tokens, &b.fps, b.tokens);
+        let j = jaccard(a.fps.as_slice(), a.tokens, b.fps.as_slice(), b.tokens);
         assert!((0.25..0.75).contains(&j), "{j}");
     }
 }
