@@ -203,13 +203,33 @@ fn memory_report() {
     }
     let secs = start.elapsed().as_secs_f64();
     let live = LIVE.load(Ordering::Relaxed) - before;
+    // Then the steady state at that size: the all-tiers stream into the full shard, which
+    // evicts one entry per new one and never grows (every lookup is a miss to main memory).
+    let steady: Vec<String> = (0..200_000)
+        .map(|i| match i % 10 {
+            0 | 1 => {
+                let o = gen.text();
+                gen.variant(&o)
+            }
+            _ => gen.text(),
+        })
+        .collect();
+    let ids: Vec<String> = (0..steady.len())
+        .map(|i| format!("{}", 2_500_000_000_000_000_000u64 + i as u64))
+        .collect();
+    let t0 = std::time::Instant::now();
+    for (i, (t, id)) in steady.iter().zip(&ids).enumerate() {
+        s.observe(input(id, (n + i) as i64, t, None));
+    }
+    let steady_rate = steady.len() as f64 / t0.elapsed().as_secs_f64();
     println!(
-        "dedup memory: {} entries held, heap {:.1} MiB ({:.0} bytes/entry; shard estimate {:.1} MiB); filled at {:.0} mentions/s",
+        "dedup memory: {} entries held, heap {:.1} MiB ({:.0} bytes/entry; shard estimate {:.1} MiB); filled at {:.0} mentions/s; then all tiers at the cap: {:.0} mentions/s",
         s.len(),
         live as f64 / (1 << 20) as f64,
         live as f64 / s.len().max(1) as f64,
         s.state_bytes() as f64 / (1 << 20) as f64,
-        n as f64 / secs
+        n as f64 / secs,
+        steady_rate
     );
 }
 
