@@ -64,10 +64,15 @@ impl BandTable {
         (bucket, (key as u32) & !self.mask())
     }
 
-    /// Offset of a slot's entry from `front`, if it names a live entry. A slot holds the
+    /// Offset of a slot's entry from `front` (modulo the sequence width). A slot holds the
     /// sequence number plus one, so that 0 is an empty slot.
+    fn offset(&self, slot: u32, front: u64) -> u32 {
+        slot.wrapping_sub(1).wrapping_sub(front as u32) & self.mask()
+    }
+
+    /// The offset of a slot's entry, if it names a live entry.
     fn live(&self, slot: u32, front: u64, len: usize) -> Option<u64> {
-        let off = (slot.wrapping_sub(1).wrapping_sub(front as u32)) & self.mask();
+        let off = self.offset(slot, front);
         (slot != 0 && (off as usize) < len).then_some(off as u64)
     }
 
@@ -75,10 +80,9 @@ impl BandTable {
     /// from `front` (so the oldest live member has the smallest value). Branch-free over the
     /// whole cache line.
     fn ages(&self, b: usize, front: u64, len: usize) -> [u32; WAYS] {
-        let mask = self.mask();
         let mut out = [0u32; WAYS];
         for (o, &slot) in out.iter_mut().zip(&self.buckets[b].0) {
-            let off = slot.wrapping_sub(1).wrapping_sub(front as u32) & mask;
+            let off = self.offset(slot, front);
             let live = (slot != 0) & ((off as usize) < len);
             *o = if live { off + 1 } else { 0 };
         }

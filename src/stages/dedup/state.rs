@@ -92,6 +92,11 @@ fn text_keys(fps: &[u16], shingles: u8) -> [u64; 2] {
     [k, k.rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15]
 }
 
+/// An entry's shingle count, saturated at 255 (only "more than `FP_LEN`" matters).
+fn stored_shingles(sk: &Sketch) -> u8 {
+    sk.shingles.min(255) as u8
+}
+
 fn seconds(ms: Millis) -> u32 {
     ms.div_euclid(1000).clamp(0, u32::MAX as Millis) as u32
 }
@@ -345,7 +350,7 @@ impl Shard {
         }
         let (front, len) = (self.front_seq, self.entries.len());
         let fps = sk.fps.as_slice();
-        let shingles = sk.shingles.min(255) as u8;
+        let shingles = stored_shingles(sk);
         let same =
             |e: &Entry| e.shingles == shingles && e.fps_len == sk.fps.len && e.fps == sk.fps.v;
         if sk.content < self.cfg.near_min_tokens.max(1) {
@@ -403,7 +408,7 @@ impl Shard {
             }
             self.flag(seq, BANDED);
         } else {
-            for key in text_keys(sk.fps.as_slice(), sk.shingles.min(255) as u8) {
+            for key in text_keys(sk.fps.as_slice(), stored_shingles(sk)) {
                 self.bands.insert(key, seq, front, len);
             }
             self.flag(seq, TEXT_KEYED);
@@ -438,7 +443,7 @@ impl Shard {
             time_s: seconds(time_ms),
             link,
             fps_len: sk.fps.len,
-            shingles: sk.shingles.min(255) as u8,
+            shingles: stored_shingles(sk),
             flags,
             platform,
         });
