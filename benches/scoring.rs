@@ -3,7 +3,8 @@
 //! `cargo bench --bench scoring`: mentions/s through the whole stage (tokenising, lexicon cues,
 //! brands with fuzzy matching and the system dictionary guard, personal data, influence,
 //! priority, SLA, metrics) applied one mention at a time on one thread, on simulated tweets of
-//! nine languages.
+//! nine languages, then on real customer tweets (`../shared/data/twcs/tweets.csv`, read at run
+//! time and skipped when absent) with no language known, so every lexicon is a candidate.
 
 mod common;
 
@@ -37,7 +38,50 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    if let Some(texts) = real_tweets(input.len()) {
+        let avg = texts.iter().map(String::len).sum::<usize>() / texts.len().max(1);
+        eprintln!(
+            "{} real tweets, {avg} bytes of text on average",
+            texts.len()
+        );
+        let mut real: Vec<_> = input
+            .iter()
+            .cycle()
+            .zip(texts)
+            .map(|(m, text)| {
+                let mut m = m.clone();
+                m.text = text;
+                m.lang_hint = None;
+                m
+            })
+            .collect();
+        g.throughput(Throughput::Elements(real.len() as u64));
+        g.bench_function("stage_one_core_real_tweets", |b| {
+            b.iter(|| {
+                for m in real.iter_mut() {
+                    stage.apply(m);
+                }
+            })
+        });
+    }
     g.finish();
+}
+
+/// Up to `n` customer tweets (inbound) of the twcs corpus, when it is beside the project.
+fn real_tweets(n: usize) -> Option<Vec<String>> {
+    let path = std::path::Path::new("../shared/data/twcs/tweets.csv");
+    let Ok(mut rd) = csv::Reader::from_path(path) else {
+        eprintln!("{} not found: real-tweet bench skipped", path.display());
+        return None;
+    };
+    let texts: Vec<String> = rd
+        .records()
+        .filter_map(Result::ok)
+        .filter(|r| r.get(2) == Some("True"))
+        .filter_map(|r| r.get(4).map(str::to_string))
+        .take(n)
+        .collect();
+    (!texts.is_empty()).then_some(texts)
 }
 
 criterion_group!(benches, bench);

@@ -58,6 +58,11 @@ pub fn rfc3339(ms: Millis) -> String {
         .unwrap_or_default()
 }
 
+/// Serde: `ms` as [`rfc3339`].
+pub fn serialize_rfc3339<S: serde::Serializer>(ms: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&rfc3339(*ms))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

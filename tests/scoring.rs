@@ -71,7 +71,7 @@ fn simulated_stream_intents_personal_data_and_misspelt_brands() {
             missp_found += usize::from(s.brands.iter().any(|b| &*b.id == t.brand));
         }
         assert!((1..=100).contains(&s.priority));
-        assert!(!s.priority_reasons.is_empty() && !s.sla_due.is_empty());
+        assert!(!s.priority_reasons.is_empty() && s.sla_due > 0);
     }
     let n = batch.len() as f64;
     let (exact, urgent) = (exact as f64 / n, urgent_ok as f64 / n);

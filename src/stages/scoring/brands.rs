@@ -77,6 +77,12 @@ pub struct BrandMatcher {
     known: FxHashSet<String>,
     /// Multi-word names as words (folded), for the one-misspelt-word match.
     multi: Vec<(u16, Vec<Vec<char>>)>,
+    /// Bit `first byte % 64` of entry `min(length, 31)` set for every key of `names` and
+    /// `tags`: almost every word of a text fails this test and costs no hash lookup.
+    key_filter: [u64; 32],
+    /// The same filter over the first two words of the multi-word names: the one-misspelt-word
+    /// match needs one of them exact at the token or the next.
+    multi_filter: [u64; 32],
 }
 
 impl BrandMatcher {
@@ -114,6 +120,14 @@ impl BrandMatcher {
                 if !t.is_empty() {
                     m.tags.entry(t).or_insert(bi);
                 }
+            }
+        }
+        for k in m.names.keys().chain(m.tags.keys()) {
+            add_to_filter(&mut m.key_filter, k);
+        }
+        for (_, words) in &m.multi {
+            for w in &words[..2] {
+                add_to_filter(&mut m.multi_filter, &w.iter().collect::<String>());
             }
         }
         // Fuzzy targets: each name written as one word, and each 5+ letter word of a
@@ -155,6 +169,11 @@ impl BrandMatcher {
         self.ids.is_empty()
     }
 
+    /// False when `w` is certainly not a key of `names` or `tags`.
+    fn may_be_key(&self, w: &str) -> bool {
+        in_filter(&self.key_filter, w)
+    }
+
     /// Brands named in `t`, each once, in order of first appearance.
     pub fn find(&self, t: &Tokens, out: &mut Vec<BrandHit>) {
         out.clear();
@@ -189,7 +208,7 @@ impl BrandMatcher {
                 .unwrap_or(w);
             match tok.kind {
                 Kind::Handle | Kind::Hashtag => {
-                    if let Some(&b) = self.tags.get(w) {
+                    if let Some(&b) = self.may_be_key(w).then(|| self.tags.get(w)).flatten() {
                         let how = if tok.kind == Kind::Handle {
                             MatchKind::Handle
                         } else {
@@ -201,10 +220,9 @@ impl BrandMatcher {
                 }
                 Kind::Number => continue,
                 Kind::Word => {
-                    let names = self
-                        .names
-                        .get(stem)
-                        .or_else(|| (stem.len() != w.len()).then(|| self.names.get(w)).flatten());
+                    let get = |k: &str| self.may_be_key(k).then(|| self.names.get(k)).flatten();
+                    let names =
+                        get(stem).or_else(|| (stem.len() != w.len()).then(|| get(w)).flatten());
                     if let Some(names) = names {
                         let hit = names.iter().find(|n| {
                             (!self.ids[n.brand as usize].2 || tok.capitalised)
@@ -219,11 +237,17 @@ impl BrandMatcher {
                             continue;
                         }
                     }
-                    if let Some((b, term)) = self.multi_word_fuzzy(t, i) {
+                    let near_multi = in_filter(&self.multi_filter, w)
+                        || t.toks
+                            .get(i + 1)
+                            .is_some_and(|x| in_filter(&self.multi_filter, t.folded(x)));
+                    if let Some((b, term)) =
+                        near_multi.then(|| self.multi_word_fuzzy(t, i)).flatten()
+                    {
                         push(out, b, MatchKind::Fuzzy, Some(&term));
                         continue;
                     }
-                    if let Some(&b) = self.tags.get(stem) {
+                    if let Some(&b) = self.may_be_key(stem).then(|| self.tags.get(stem)).flatten() {
                         if !self.ids[b as usize].2 || tok.capitalised {
                             push(out, b, MatchKind::Name, None);
                             continue;
@@ -308,6 +332,15 @@ fn name_words(name: &str) -> Vec<String> {
         .filter(|w| !w.is_empty())
         .map(fold)
         .collect()
+}
+
+/// A filter of word keys by length and first byte (see `BrandMatcher::key_filter`).
+fn add_to_filter(filter: &mut [u64; 32], w: &str) {
+    filter[w.len().min(31)] |= 1 << w.as_bytes().first().map_or(0, |b| b % 64);
+}
+
+fn in_filter(filter: &[u64; 32], w: &str) -> bool {
+    filter[w.len().min(31)] & (1 << w.as_bytes().first().map_or(0, |b| b % 64)) != 0
 }
 
 /// Misspellings allowed in a word of `letters` letters: none under 5, 1 up to 8, then 2.

@@ -146,16 +146,30 @@ pub struct Hit {
 pub struct Lexicons {
     langs: Vec<String>,
     cues: Vec<Cue>,
-    by_exact: FxHashMap<String, Vec<u32>>,
-    by_prefix: FxHashMap<String, Vec<u32>>,
-    /// Bit `n` set when some prefix pattern has `n` bytes.
-    prefix_lens: u64,
-    /// The first three bytes of every stem of 3+ bytes: a word starting otherwise needs no
-    /// prefix lookups beyond the short stems.
-    prefix_heads: rustc_hash::FxHashSet<[u8; 3]>,
+    /// Every word that is a function word, a negator or the first word of a cue, and what it
+    /// is: one lookup per token of a text answers all three.
+    words: FxHashMap<String, u32>,
+    vocab: Vec<Word>,
+    by_short_prefix: FxHashMap<String, Vec<u32>>,
+    /// Stems shorter than three bytes, and bit `n` of `short_lens` set when one has `n` bytes.
+    short_lens: u64,
+    /// Stems of 3+ bytes by their first three bytes, shortest first: one lookup per word
+    /// instead of one per stem length, and the cues come out in the order of stem length.
+    by_head: FxHashMap<[u8; 3], Vec<(String, Vec<u32>)>>,
     negators: FxHashMap<String, u64>,
-    function_words: FxHashMap<String, u64>,
 }
+
+/// What a word of the vocabulary is, in which languages (bit `i`: `langs[i]`).
+#[derive(Debug, Clone, Default)]
+struct Word {
+    function: u64,
+    negator: u64,
+    /// Cues whose first word it is.
+    cues: Vec<u32>,
+}
+
+/// The token is no word of the vocabulary.
+const NOT_A_WORD: u32 = u32::MAX;
 
 impl Lexicons {
     /// The lexicons compiled into the binary.
@@ -205,9 +219,10 @@ impl Lexicons {
             lx.langs.push(f.language.clone());
             for n in &f.negators {
                 *lx.negators.entry(collapse(n)).or_default() |= 1 << li;
+                lx.word_mut(&collapse(n)).negator |= 1 << li;
             }
             for n in &f.function_words {
-                *lx.function_words.entry(collapse(n)).or_default() |= 1 << li;
+                lx.word_mut(&collapse(n)).function |= 1 << li;
             }
             let i = &f.intents;
             let s = &f.signals;
@@ -248,13 +263,21 @@ impl Lexicons {
             .collect();
         let id = self.cues.len() as u32;
         match pats.first() {
-            Some(Pat::Exact(w)) => self.by_exact.entry(w.clone()).or_default().push(id),
+            Some(Pat::Exact(w)) => self.word_mut(&w.clone()).cues.push(id),
             Some(Pat::Prefix(p)) if !p.is_empty() => {
-                self.prefix_lens |= 1 << p.len().min(63);
                 if let Some(h) = p.as_bytes().first_chunk::<3>() {
-                    self.prefix_heads.insert(*h);
+                    let stems = self.by_head.entry(*h).or_default();
+                    match stems.iter_mut().find(|(s, _)| s == p) {
+                        Some((_, ids)) => ids.push(id),
+                        None => {
+                            let at = stems.partition_point(|(s, _)| s.len() <= p.len());
+                            stems.insert(at, (p.clone(), vec![id]));
+                        }
+                    }
+                } else {
+                    self.short_lens |= 1 << p.len();
+                    self.by_short_prefix.entry(p.clone()).or_default().push(id);
                 }
-                self.by_prefix.entry(p.clone()).or_default().push(id);
             }
             _ => return, // empty, or starting with `*`: nothing to anchor on
         }
@@ -291,19 +314,54 @@ impl Lexicons {
         }
     }
 
-    /// The lexicons for `t`: those whose function words it uses most (ties kept), plus the
-    /// language given (detected or the platform's hint, which may be wrong, so it only adds);
-    /// the given language alone when no function word matches, every lexicon when neither.
-    pub fn mask_for_text(&self, lang: Option<&str>, t: &Tokens) -> u64 {
+    fn word_mut(&mut self, w: &str) -> &mut Word {
+        let next = self.vocab.len() as u32;
+        let i = *self.words.entry(w.to_string()).or_insert(next);
+        if i == next {
+            self.vocab.push(Word::default());
+        }
+        &mut self.vocab[i as usize]
+    }
+
+    /// The vocabulary entry of each token of `t` (or [`NOT_A_WORD`]), into `out`.
+    fn lookup(&self, t: &Tokens, out: &mut Vec<u32>) {
+        out.clear();
+        out.extend(t.toks.iter().map(|x| {
+            let w = t.collapsed(x);
+            self.words.get(w).copied().unwrap_or(NOT_A_WORD)
+        }));
+    }
+
+    fn word(&self, i: u32) -> Option<&Word> {
+        self.vocab.get(i as usize)
+    }
+
+    /// Every cue of `t` in the lexicons chosen for it (see [`Self::mask_for_words`]), in text
+    /// order. `words` is scratch space, reused between texts.
+    pub fn find_in_text(
+        &self,
+        lang: Option<&str>,
+        t: &Tokens,
+        words: &mut Vec<u32>,
+        hits: &mut Vec<Hit>,
+    ) {
+        self.lookup(t, words);
+        let mask = self.mask_for_words(lang, words);
+        self.find_with(t, words, mask, hits);
+    }
+
+    /// The lexicons for a text of vocabulary entries `words`: those whose function words it
+    /// uses most (ties kept), plus the language given (detected or the platform's hint, which
+    /// may be wrong, so it only adds); the given language alone when no function word matches,
+    /// every lexicon when neither.
+    fn mask_for_words(&self, lang: Option<&str>, words: &[u32]) -> u64 {
         let given = self.mask_for(lang);
         let mut counts = [0u16; 64];
-        for tok in &t.toks {
-            if let Some(&m) = self.function_words.get(t.collapsed(tok)) {
-                let mut m = m;
-                while m != 0 {
-                    counts[m.trailing_zeros() as usize] += 1;
-                    m &= m - 1;
-                }
+        for &w in words {
+            let mut m = self.word(w).map_or(0, |w| w.function);
+            while m != 0 {
+                counts[m.trailing_zeros() as usize] += 1;
+                m &= m - 1;
             }
         }
         let best = counts.iter().copied().max().unwrap_or(0);
@@ -350,20 +408,19 @@ impl Lexicons {
 
     /// Every cue of the languages in `mask` found in `t`, in text order.
     pub fn find(&self, t: &Tokens, mask: u64, hits: &mut Vec<Hit>) {
+        let mut words = Vec::new();
+        self.lookup(t, &mut words);
+        self.find_with(t, &words, mask, hits);
+    }
+
+    fn find_with(&self, t: &Tokens, words: &[u32], mask: u64, hits: &mut Vec<Hit>) {
         hits.clear();
         for (i, tok) in t.toks.iter().enumerate() {
             let w = t.collapsed(tok);
-            if let Some(ids) = self.by_exact.get(w) {
-                self.try_cues(t, i, ids, mask, hits);
+            if let Some(word) = self.word(words[i]) {
+                self.try_cues(t, words, i, &word.cues, mask, hits);
             }
-            let mut lens = self.prefix_lens;
-            let head_known = w
-                .as_bytes()
-                .first_chunk::<3>()
-                .is_some_and(|h| self.prefix_heads.contains(h));
-            if !head_known {
-                lens &= 0b111; // only stems shorter than three bytes can match
-            }
+            let mut lens = self.short_lens;
             while lens != 0 {
                 let n = lens.trailing_zeros() as usize;
                 lens &= lens - 1;
@@ -373,14 +430,28 @@ impl Lexicons {
                 if !w.is_char_boundary(n) {
                     continue;
                 }
-                if let Some(ids) = self.by_prefix.get(&w[..n]) {
-                    self.try_cues(t, i, ids, mask, hits);
+                if let Some(ids) = self.by_short_prefix.get(&w[..n]) {
+                    self.try_cues(t, words, i, ids, mask, hits);
+                }
+            }
+            let head = w.as_bytes().first_chunk::<3>();
+            for (stem, ids) in head.and_then(|h| self.by_head.get(h)).into_iter().flatten() {
+                if w.starts_with(stem.as_str()) {
+                    self.try_cues(t, words, i, ids, mask, hits);
                 }
             }
         }
     }
 
-    fn try_cues(&self, t: &Tokens, i: usize, ids: &[u32], mask: u64, hits: &mut Vec<Hit>) {
+    fn try_cues(
+        &self,
+        t: &Tokens,
+        words: &[u32],
+        i: usize,
+        ids: &[u32],
+        mask: u64,
+        hits: &mut Vec<Hit>,
+    ) {
         for &id in ids {
             let cue = &self.cues[id as usize];
             if mask & (1 << cue.lang) == 0 || !self.matches(t, i, &cue.pats) {
@@ -390,7 +461,7 @@ impl Lexicons {
             if hits.iter().any(|h| h.token == i as u32 && h.cat == cue.cat) {
                 continue;
             }
-            let negated = !cue.starts_with_negator && self.negated(t, i, 1 << cue.lang);
+            let negated = !cue.starts_with_negator && self.negated(t, words, i, 1 << cue.lang);
             hits.push(Hit {
                 cat: cue.cat,
                 cue: id,
@@ -420,18 +491,14 @@ impl Lexicons {
 
     /// A negator of a language in `mask` among the three words before token `i`, in the same
     /// clause.
-    fn negated(&self, t: &Tokens, i: usize, mask: u64) -> bool {
+    fn negated(&self, t: &Tokens, words: &[u32], i: usize, mask: u64) -> bool {
         let mut j = i;
         while j > 0 && i - j < 3 {
             if t.toks[j].clause_start {
                 return false;
             }
             j -= 1;
-            if self
-                .negators
-                .get(t.collapsed(&t.toks[j]))
-                .is_some_and(|m| m & mask != 0)
-            {
+            if self.word(words[j]).is_some_and(|w| w.negator & mask != 0) {
                 return true;
             }
         }

@@ -25,6 +25,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::clock::Millis;
 use crate::config::BrandConfig;
 use crate::mention::Mention;
 use crate::metrics::Metrics;
@@ -166,7 +167,10 @@ pub struct Score {
     pub influence_parts: Influence,
     pub priority: u32,
     pub priority_reasons: Vec<Cow<'static, str>>,
-    pub sla_due: String,
+    /// When a first response is due (ms since the epoch), written as RFC 3339; formatted only
+    /// when the mention is written out.
+    #[serde(serialize_with = "crate::clock::serialize_rfc3339")]
+    pub sla_due: Millis,
     /// Seconds the SLA table allowed (`sla_due` − `created_at`), for the metrics.
     #[serde(skip)]
     pub sla_secs: u64,
@@ -177,6 +181,8 @@ pub struct Score {
 pub struct Scratch {
     tokens: Tokens,
     hits: Vec<Hit>,
+    /// Each token's entry in the lexicons' vocabulary.
+    words: Vec<u32>,
     feats: Vec<u32>,
 }
 
@@ -266,8 +272,8 @@ impl Scorer {
         s: &mut Scratch,
     ) -> (Intent, Evidence, Option<f32>) {
         s.tokens.parse(text);
-        let mask = self.lexicons.mask_for_text(lang, &s.tokens);
-        self.lexicons.find(&s.tokens, mask, &mut s.hits);
+        self.lexicons
+            .find_in_text(lang, &s.tokens, &mut s.words, &mut s.hits);
         let e = Evidence::gather(&s.hits, &s.tokens);
         let rule = e.intent(s.tokens.question);
         let Some(m) = &self.model else {
@@ -326,7 +332,7 @@ impl Scorer {
             influence: influence.score,
             influence_parts: influence,
             priority,
-            sla_due: crate::clock::rfc3339(due),
+            sla_due: due,
             sla_secs: due_secs,
         }
     }

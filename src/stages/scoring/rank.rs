@@ -179,6 +179,32 @@ impl Lists {
             partner: set(&c.partner),
         }
     }
+
+    /// The first list (`vip`, `press`, `partner`) naming the author by id or handle.
+    fn naming(&self, id: &str, handle: Option<&str>) -> Option<&'static str> {
+        let lists = [
+            ("vip", &self.vip),
+            ("press", &self.press),
+            ("partner", &self.partner),
+        ];
+        if lists.iter().all(|(_, s)| s.is_empty()) {
+            return None; // the common case: no lists, nothing to lowercase
+        }
+        let id = lowercase(id);
+        let handle = handle.map(|h| lowercase(h.trim_start_matches('@')));
+        let on = |s: &HashSet<String>| {
+            s.contains(id.as_ref()) || handle.as_ref().is_some_and(|h| s.contains(h.as_ref()))
+        };
+        lists.iter().find(|(_, s)| on(s)).map(|(name, _)| *name)
+    }
+}
+
+fn lowercase(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().any(char::is_uppercase) {
+        s.to_lowercase().into()
+    } else {
+        s.into()
+    }
 }
 
 pub fn influence(m: &Mention, c: &InfluenceConfig, lists: &Lists) -> Influence {
@@ -192,22 +218,12 @@ pub fn influence(m: &Mention, c: &InfluenceConfig, lists: &Lists) -> Influence {
     let e = &m.engagement;
     let interactions = (e.likes + 2 * e.reposts + 2 * e.replies) as f64;
     let engagement = (5.0 * (1.0 + interactions).log10()).min(20.0) as u32;
-    let handle = m
-        .author
-        .handle
-        .as_deref()
-        .map(|h| h.trim_start_matches('@').to_lowercase());
-    let id = m.author.id.to_lowercase();
-    let on =
-        |s: &HashSet<String>| s.contains(&id) || handle.as_ref().is_some_and(|h| s.contains(h));
-    let (list, list_name) = if on(&lists.vip) {
-        (c.vip_bonus, Some("vip"))
-    } else if on(&lists.press) {
-        (c.press_bonus, Some("press"))
-    } else if on(&lists.partner) {
-        (c.partner_bonus, Some("partner"))
-    } else {
-        (0, None)
+    let list_name = lists.naming(&m.author.id, m.author.handle.as_deref());
+    let list = match list_name {
+        Some("vip") => c.vip_bonus,
+        Some("press") => c.press_bonus,
+        Some(_) => c.partner_bonus,
+        None => 0,
     };
     let is_reply = m.in_reply_to.is_some() || m.text.trim_start().starts_with('@');
     let reply = if is_reply {

@@ -88,7 +88,11 @@ impl Tokens {
                 self.scan_marks(&body[end..], &mut clause);
                 continue;
             }
-            self.split_word(body, &mut clause);
+            if body.is_ascii() {
+                self.split_ascii_word(body, &mut clause);
+            } else {
+                self.split_word(body, &mut clause);
+            }
         }
     }
 
@@ -96,12 +100,14 @@ impl Tokens {
         let mut start: Option<usize> = None;
         let mut iter = word.char_indices().peekable();
         while let Some((i, c)) = iter.next() {
-            let next_alnum = iter.peek().is_some_and(|(_, n)| n.is_alphanumeric());
             if c.is_alphanumeric() {
                 start.get_or_insert(i);
                 continue;
             }
-            if is_apostrophe(c) && start.is_some() && next_alnum {
+            if is_apostrophe(c)
+                && start.is_some()
+                && iter.peek().is_some_and(|(_, n)| n.is_alphanumeric())
+            {
                 let s = start.unwrap_or(i);
                 let before = &word[s..i];
                 if is_elision(before) {
@@ -121,6 +127,36 @@ impl Tokens {
         }
         // A word boundary is not a clause boundary, but a line break inside `word` cannot
         // happen (split_whitespace), so nothing else to do here.
+    }
+
+    /// [`Self::split_word`] for the common case of an ASCII word, byte by byte: the same
+    /// tokens, without decoding UTF-8 or consulting Unicode tables.
+    fn split_ascii_word(&mut self, word: &str, clause: &mut bool) {
+        let b = word.as_bytes();
+        let mut start: Option<usize> = None;
+        for (i, &c) in b.iter().enumerate() {
+            if c.is_ascii_alphanumeric() {
+                start.get_or_insert(i);
+                continue;
+            }
+            if matches!(c, b'\'' | b'`') && b.get(i + 1).is_some_and(u8::is_ascii_alphanumeric) {
+                if let Some(s) = start {
+                    if is_elision(&word[s..i]) {
+                        start = None;
+                    }
+                    continue;
+                }
+            }
+            if let Some(s) = start.take() {
+                self.push_ascii_token(kind_of(&word[s..i]), &word[s..i], *clause);
+                *clause = false;
+            }
+            self.mark(c as char, clause);
+        }
+        if let Some(s) = start {
+            self.push_ascii_token(kind_of(&word[s..]), &word[s..], *clause);
+            *clause = false;
+        }
     }
 
     fn scan_marks(&mut self, rest: &str, clause: &mut bool) {
@@ -145,7 +181,36 @@ impl Tokens {
         }
     }
 
+    /// [`Self::push_token`] for ASCII `raw`: folding is lower-casing, every letter is alphabetic.
+    fn push_ascii_token(&mut self, kind: Kind, raw: &str, clause_start: bool) {
+        let f0 = self.folded.len() as u32;
+        let c0 = self.collapsed.len() as u32;
+        let (mut caps, mut letters) = (0u32, 0u32);
+        let mut last = 0u8;
+        for &c in raw.as_bytes() {
+            if c.is_ascii_alphabetic() {
+                letters += 1;
+                caps += c.is_ascii_uppercase() as u32;
+            }
+            let l = c.to_ascii_lowercase();
+            self.folded.push(l as char);
+            if !(l == last && l.is_ascii_alphabetic()) {
+                self.collapsed.push(l as char);
+            }
+            last = l;
+        }
+        self.finish_token(kind, raw, clause_start, (f0, c0), (caps, letters));
+    }
+
     fn push_token(&mut self, kind: Kind, raw: &str, clause_start: bool) {
+        if raw.is_ascii() {
+            self.push_ascii_token(kind, raw, clause_start);
+        } else {
+            self.push_unicode_token(kind, raw, clause_start);
+        }
+    }
+
+    fn push_unicode_token(&mut self, kind: Kind, raw: &str, clause_start: bool) {
         let f0 = self.folded.len() as u32;
         let mut caps = 0u32;
         let mut letters = 0u32;
@@ -168,7 +233,20 @@ impl Tokens {
             last = c;
             self.collapsed.push(c);
         }
-        let c1 = self.collapsed.len() as u32;
+        self.finish_token(kind, raw, clause_start, (f0, c0), (caps, letters));
+    }
+
+    /// Records the token whose folded and collapsed forms start at `f0` and `c0` and run to
+    /// the current ends of those buffers.
+    fn finish_token(
+        &mut self,
+        kind: Kind,
+        raw: &str,
+        clause_start: bool,
+        (f0, c0): (u32, u32),
+        (caps, letters): (u32, u32),
+    ) {
+        let (f1, c1) = (self.folded.len() as u32, self.collapsed.len() as u32);
         self.letters += letters;
         if letters >= 3 && caps == letters {
             self.caps_letters += letters;
@@ -312,6 +390,35 @@ mod tests {
         // "#fail" starts a clause because "??" came before it.
         let fail = t.toks.iter().find(|x| t.folded(x) == "fail").unwrap();
         assert!(fail.clause_start);
+    }
+
+    fn parsed(t: &Tokens) -> Vec<(Kind, String, String, bool, bool)> {
+        t.toks
+            .iter()
+            .map(|x| {
+                let (f, c) = (t.folded(x).to_string(), t.collapsed(x).to_string());
+                (x.kind, f, c, x.capitalised, x.clause_start)
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// The ASCII fast paths give exactly the tokens of the general ones.
+        #[test]
+        fn ascii_fast_path_matches_general_path(word in "[a-zA-Z0-9'`.,!?:;_-]{0,24}") {
+            let (mut fast, mut general) = (Tokens::default(), Tokens::default());
+            let (mut c1, mut c2) = (true, true);
+            fast.split_ascii_word(&word, &mut c1);
+            general.split_word(&word, &mut c2);
+            proptest::prop_assert_eq!(parsed(&fast), parsed(&general));
+            proptest::prop_assert_eq!(c1, c2);
+            let (mut a, mut u) = (Tokens::default(), Tokens::default());
+            a.push_ascii_token(Kind::Word, &word, false);
+            u.push_unicode_token(Kind::Word, &word, false);
+            proptest::prop_assert_eq!(parsed(&a), parsed(&u));
+            proptest::prop_assert_eq!((a.letters, a.caps_letters), (u.letters, u.caps_letters));
+            proptest::prop_assert_eq!((fast.exclamations, fast.question), (general.exclamations, general.question));
+        }
     }
 
     #[test]
