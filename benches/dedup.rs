@@ -19,6 +19,10 @@ unsafe impl GlobalAlloc for Counting {
         LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
         System.alloc(l)
     }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        System.alloc_zeroed(l)
+    }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
         System.dealloc(p, l)

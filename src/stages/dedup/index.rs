@@ -89,6 +89,12 @@ impl BandTable {
         out
     }
 
+    /// Starts loading the bucket of `key` into the cache, so that the misses of a lookup or
+    /// of a run of inserts overlap instead of queueing one after another.
+    pub fn prefetch(&self, key: u64) {
+        prefetch(&self.buckets[self.place(key).0]);
+    }
+
     /// Calls `f` with the sequence number of every live entry filed under `key` (and, rarely,
     /// of an unrelated one whose tag collides: callers verify).
     pub fn candidates(&self, key: u64, front: u64, len: usize, mut f: impl FnMut(u64)) {
@@ -127,6 +133,23 @@ impl BandTable {
         let pick = if own >= PER_KEY { &own_ages } else { &ages };
         let victim = (0..WAYS).min_by_key(|&i| pick[i]).unwrap_or(0);
         self.buckets[b].0[victim] = tag | ((seq as u32).wrapping_add(1) & mask);
+    }
+}
+
+/// Asks the CPU to start loading the cache lines of `*p` (a hint; a no-op off x86-64).
+#[inline(always)]
+pub fn prefetch<T>(p: &T) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let first = p as *const T as *const i8;
+        let last = first.wrapping_add(std::mem::size_of::<T>().max(1) - 1);
+        // SAFETY: a prefetch never faults and never changes memory; SSE is part of the
+        // x86-64 baseline.
+        unsafe {
+            _mm_prefetch::<_MM_HINT_T0>(first);
+            _mm_prefetch::<_MM_HINT_T0>(last);
+        }
     }
 }
 
@@ -271,6 +294,11 @@ impl IdTable {
     fn resolve(slot: u32, front: u64, len: usize) -> Option<u64> {
         let off = ((slot as u64 - 1) + ID_MOD - front % ID_MOD) % ID_MOD;
         ((off as usize) < len).then_some(front + off)
+    }
+
+    /// Starts loading the first slot `key` probes into the cache.
+    pub fn prefetch(&self, key: u64) {
+        prefetch(&self.slots[fast_range((key >> 32) as u32, self.slots.len())]);
     }
 
     /// The live entry filed under `key` for which `is_it` holds.

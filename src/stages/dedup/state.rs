@@ -13,7 +13,7 @@
 
 use std::collections::VecDeque;
 
-use super::index::{BandTable, IdArena, IdRepr, IdTable};
+use super::index::{prefetch, BandTable, IdArena, IdRepr, IdTable};
 use super::text::{bands_of, jaccard, strip_repost, text_key, Sketch, BANDS, FP_LEN};
 use crate::clock::Millis;
 use crate::mention::{DedupInfo, DedupStatus, Platform};
@@ -47,6 +47,9 @@ pub struct ShardCounts {
     pub evicted: u64,
     pub late: u64,
 }
+
+/// Entries whose index slots a rebuild requests from memory together.
+const RUN: usize = 16;
 
 /// An original named by reposts before it arrived.
 const PLACEHOLDER: u8 = 1;
@@ -365,30 +368,41 @@ impl Shard {
             }
             return found.map(|s| (s, true));
         }
-        let mut best: Option<(f64, bool, u64)> = None;
-        let mut seen = [u64::MAX; BANDS * super::index::WAYS];
-        let mut n_seen = 0;
+        // With a large window every bucket and every candidate entry is a miss to main
+        // memory, and unrelated texts share a band key now and then (a common word and a
+        // fingerprint alias): all buckets are requested at once, then all candidates, so the
+        // misses overlap instead of queueing.
+        for &key in &sk.bands {
+            self.bands.prefetch(key);
+        }
+        let mut cands = [0u64; BANDS * super::index::WAYS];
+        let mut n = 0;
         for key in sk.bands {
             self.bands.candidates(key, front, len, |s| {
-                if seen[..n_seen].contains(&s) {
-                    return;
-                }
-                seen[n_seen] = s;
-                n_seen += 1;
-                let e = &self.entries[(s - front) as usize];
-                if e.flags & BANDED == 0 {
-                    return;
-                }
-                let j = jaccard(e.fps(), e.shingles as u32, fps, sk.shingles);
-                let is_same = j >= 1.0 && same(e);
-                if j >= self.cfg.near_threshold
-                    && best.is_none_or(|(bj, bsame, bs)| {
-                        (j, is_same) > (bj, bsame) || ((j, is_same) == (bj, bsame) && s < bs)
-                    })
-                {
-                    best = Some((j, is_same, s));
+                if !cands[..n].contains(&s) {
+                    cands[n] = s;
+                    n += 1;
                 }
             });
+        }
+        for &s in &cands[..n] {
+            prefetch(&self.entries[(s - front) as usize]);
+        }
+        let mut best: Option<(f64, bool, u64)> = None;
+        for &s in &cands[..n] {
+            let e = &self.entries[(s - front) as usize];
+            if e.flags & BANDED == 0 {
+                continue;
+            }
+            let j = jaccard(e.fps(), e.shingles as u32, fps, sk.shingles);
+            let is_same = j >= 1.0 && same(e);
+            if j >= self.cfg.near_threshold
+                && best.is_none_or(|(bj, bsame, bs)| {
+                    (j, is_same) > (bj, bsame) || ((j, is_same) == (bj, bsame) && s < bs)
+                })
+            {
+                best = Some((j, is_same, s));
+            }
         }
         best.map(|(_, same, s)| (s, same))
     }
@@ -471,16 +485,25 @@ impl Shard {
         self.band_cap = self.next_capacity(self.band_cap).max(self.indexed + 1);
         let mut bands = BandTable::new(self.band_cap * BANDS, self.cfg.max_entries);
         let (front, len) = (self.front_seq, self.entries.len());
-        for (i, e) in self.entries.iter().enumerate() {
-            let seq = front + i as u64;
-            if e.flags & BANDED != 0 {
-                for key in bands_of(e.fps()) {
-                    bands.insert(key, seq, front, len);
+        // Keys of a run of entries first, their buckets requested together, then the inserts:
+        // each insert is a miss to main memory in a big table, and this way they overlap.
+        let mut keys: Vec<(u64, u64)> = Vec::with_capacity(RUN * BANDS);
+        let mut entries = self.entries.iter().enumerate().peekable();
+        while entries.peek().is_some() {
+            keys.clear();
+            for (i, e) in entries.by_ref().take(RUN) {
+                let seq = front + i as u64;
+                if e.flags & BANDED != 0 {
+                    keys.extend(bands_of(e.fps()).map(|k| (k, seq)));
+                } else if e.flags & TEXT_KEYED != 0 {
+                    keys.extend(text_keys(e.fps(), e.shingles).map(|k| (k, seq)));
                 }
-            } else if e.flags & TEXT_KEYED != 0 {
-                for key in text_keys(e.fps(), e.shingles) {
-                    bands.insert(key, seq, front, len);
-                }
+            }
+            for &(key, _) in &keys {
+                bands.prefetch(key);
+            }
+            for &(key, seq) in &keys {
+                bands.insert(key, seq, front, len);
             }
         }
         self.bands = bands;
@@ -490,13 +513,23 @@ impl Shard {
     fn rebuild_ids(&mut self) {
         let mut ids = IdTable::new(self.entries.capacity());
         let (front, len) = (self.front_seq, self.entries.len());
-        for (i, e) in self.entries.iter().enumerate() {
-            ids.insert(
-                self.arena.key(e.id(), e.platform),
-                front + i as u64,
-                front,
-                len,
+        // In runs, slots requested before the inserts (see `rebuild_bands`).
+        let mut run: Vec<(u64, u64)> = Vec::with_capacity(RUN);
+        let mut entries = self.entries.iter().enumerate().peekable();
+        while entries.peek().is_some() {
+            run.clear();
+            run.extend(
+                entries
+                    .by_ref()
+                    .take(RUN)
+                    .map(|(i, e)| (self.arena.key(e.id(), e.platform), front + i as u64)),
             );
+            for &(key, _) in &run {
+                ids.prefetch(key);
+            }
+            for &(key, seq) in &run {
+                ids.insert(key, seq, front, len);
+            }
         }
         self.ids = ids;
     }
