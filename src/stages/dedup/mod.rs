@@ -211,8 +211,10 @@ impl Stage for DedupStage {
         let results: Vec<Vec<(usize, DedupInfo)>> = work
             .par_iter_mut()
             .map(|(shard, idx)| {
+                let inputs: Vec<DedupInput<'_>> = idx.iter().map(|&i| input(&view[i])).collect();
                 idx.iter()
-                    .map(|&i| (i, shard.observe(input(&view[i]))))
+                    .copied()
+                    .zip(shard.observe_all(&inputs))
                     .collect()
             })
             .collect();
