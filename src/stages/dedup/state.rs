@@ -140,6 +140,30 @@ fn body_of<'a>(m: &DedupInput<'a>) -> (&'a str, Repost<'a>) {
     }
 }
 
+/// Files `(key, seq)` pairs into an index being rebuilt, `run` at a time: a run's slots are
+/// requested from memory together before its inserts, so in a big table the misses overlap
+/// instead of queueing one after another.
+fn insert_in_runs<T>(
+    table: &mut T,
+    pairs: impl Iterator<Item = (u64, u64)>,
+    run: usize,
+    prefetch: impl Fn(&T, u64),
+    mut insert: impl FnMut(&mut T, u64, u64),
+) {
+    let mut batch: Vec<(u64, u64)> = Vec::with_capacity(run);
+    let mut pairs = pairs.peekable();
+    while pairs.peek().is_some() {
+        batch.clear();
+        batch.extend(pairs.by_ref().take(run));
+        for &(key, _) in &batch {
+            prefetch(table, key);
+        }
+        for &(key, seq) in &batch {
+            insert(table, key, seq);
+        }
+    }
+}
+
 impl Shard {
     pub fn new(cfg: ShardSettings) -> Self {
         Shard {
@@ -525,27 +549,27 @@ impl Shard {
         self.band_cap = self.next_capacity(self.band_cap).max(self.indexed + 1);
         let mut bands = BandTable::new(self.band_cap * BANDS, self.cfg.max_entries);
         let (front, len) = (self.front_seq, self.entries.len());
-        // Keys of a run of entries first, their buckets requested together, then the inserts:
-        // each insert is a miss to main memory in a big table, and this way they overlap.
-        let mut keys: Vec<(u64, u64)> = Vec::with_capacity(RUN * BANDS);
-        let mut entries = self.entries.iter().enumerate().peekable();
-        while entries.peek().is_some() {
-            keys.clear();
-            for (i, e) in entries.by_ref().take(RUN) {
-                let seq = front + i as u64;
-                if e.flags & BANDED != 0 {
-                    keys.extend(bands_of(e.fps()).map(|k| (k, seq)));
-                } else if e.flags & TEXT_KEYED != 0 {
-                    keys.extend(text_keys(e.fps(), e.shingles).map(|k| (k, seq)));
-                }
-            }
-            for &(key, _) in &keys {
-                bands.prefetch(key);
-            }
-            for &(key, seq) in &keys {
-                bands.insert(key, seq, front, len);
-            }
-        }
+        let pairs = self.entries.iter().enumerate().flat_map(|(i, e)| {
+            let mut keys = [0u64; BANDS];
+            let n = if e.flags & BANDED != 0 {
+                keys = bands_of(e.fps());
+                BANDS
+            } else if e.flags & TEXT_KEYED != 0 {
+                keys[..2].copy_from_slice(&text_keys(e.fps(), e.shingles));
+                2
+            } else {
+                0
+            };
+            let seq = front + i as u64;
+            keys.into_iter().take(n).map(move |k| (k, seq))
+        });
+        insert_in_runs(
+            &mut bands,
+            pairs,
+            RUN * BANDS,
+            BandTable::prefetch,
+            |t, key, seq| t.insert(key, seq, front, len),
+        );
         self.bands = bands;
     }
 
@@ -553,24 +577,14 @@ impl Shard {
     fn rebuild_ids(&mut self) {
         let mut ids = IdTable::new(self.entries.capacity());
         let (front, len) = (self.front_seq, self.entries.len());
-        // In runs, slots requested before the inserts (see `rebuild_bands`).
-        let mut run: Vec<(u64, u64)> = Vec::with_capacity(RUN);
-        let mut entries = self.entries.iter().enumerate().peekable();
-        while entries.peek().is_some() {
-            run.clear();
-            run.extend(
-                entries
-                    .by_ref()
-                    .take(RUN)
-                    .map(|(i, e)| (self.arena.key(e.id(), e.platform), front + i as u64)),
-            );
-            for &(key, _) in &run {
-                ids.prefetch(key);
-            }
-            for &(key, seq) in &run {
-                ids.insert(key, seq, front, len);
-            }
-        }
+        let pairs = self
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (self.arena.key(e.id(), e.platform), front + i as u64));
+        insert_in_runs(&mut ids, pairs, RUN, IdTable::prefetch, |t, key, seq| {
+            t.insert(key, seq, front, len)
+        });
         self.ids = ids;
     }
 
