@@ -18,6 +18,7 @@ pub mod logging;
 pub mod mention;
 pub mod metrics;
 pub mod pipeline;
+pub mod prefetch;
 pub mod server;
 pub mod simulate;
 pub mod sinks;

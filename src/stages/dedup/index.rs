@@ -16,6 +16,8 @@
 
 use std::collections::VecDeque;
 
+use crate::prefetch::prefetch;
+
 /// Slots per band bucket: a bucket is one 64-byte cache line, so a lookup costs one read.
 /// Wide buckets rarely overflow (a text too short for bands has a single key to lose).
 pub const WAYS: usize = 16;
@@ -133,23 +135,6 @@ impl BandTable {
         let pick = if own >= PER_KEY { &own_ages } else { &ages };
         let victim = (0..WAYS).min_by_key(|&i| pick[i]).unwrap_or(0);
         self.buckets[b].0[victim] = tag | ((seq as u32).wrapping_add(1) & mask);
-    }
-}
-
-/// Asks the CPU to start loading the cache lines of `*p` (a hint; a no-op off x86-64).
-#[inline(always)]
-pub fn prefetch<T>(p: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let first = p as *const T as *const i8;
-        let last = first.wrapping_add(std::mem::size_of::<T>().max(1) - 1);
-        // SAFETY: a prefetch never faults and never changes memory; SSE is part of the
-        // x86-64 baseline.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(first);
-            _mm_prefetch::<_MM_HINT_T0>(last);
-        }
     }
 }
 

@@ -13,10 +13,11 @@
 
 use std::collections::VecDeque;
 
-use super::index::{prefetch, BandTable, IdArena, IdRepr, IdTable};
+use super::index::{BandTable, IdArena, IdRepr, IdTable};
 use super::text::{bands_of, jaccard, strip_repost, text_key, Sketch, BANDS, FP_LEN};
 use crate::clock::Millis;
 use crate::mention::{DedupInfo, DedupStatus, Platform};
+use crate::prefetch::prefetch;
 
 /// Settings of one shard.
 #[derive(Debug, Clone, Copy)]

@@ -1,4 +1,4 @@
-//! The detector: a naive-Bayes score over character 1–4-grams with back-off, a prior from how
+//! The detector: a naive-Bayes score over character 1–5-grams with back-off, a prior from how
 //! many people write each language online, optional priors from the platform's hint and the
 //! author's recent languages, and the writing system as a fast path.
 //!
@@ -9,12 +9,16 @@
 use super::clean::{clean, remove_phrases, Cleaned, Script};
 use super::model::{ngram_hash_extend, ngram_hash_finish, Model, NGRAM_HASH_SEED, QUANT};
 
-/// Longest n-gram looked up (the model keeps orders 1–4).
-const MAX_ORDER: usize = 4;
+/// Longest n-gram looked up (the model keeps orders 1–4 whole and frequent 5-grams).
+const MAX_ORDER: usize = 5;
+/// Charged per order a language has to back off, in nats: ln(1/0.4), the factor of Brants et
+/// al.'s "stupid back-off". Without it a language that lacks a 5-gram would score its shorter
+/// n-gram's higher probability in its place and gain from not knowing the longer one.
+const BACKOFF: f32 = 0.92;
 /// Log-probability charged to a language that has no n-gram at a position, not even the
 /// character: the letter is foreign to it.
 const FLOOR: f32 = -12.0;
-/// Scores are sums over four correlated orders; confidence treats them as this many nats.
+/// Scores are sums over five correlated orders; confidence treats them as this many nats.
 const CONFIDENCE_SCALE: f32 = 0.25;
 
 /// Approximate people writing each language online, in millions (rounded public figures of
@@ -154,6 +158,9 @@ pub struct Detector {
     model: &'static Model,
     /// Log prior per language id; `-inf` for languages outside the candidate set.
     prior: Vec<f32>,
+    /// Back-off charge per order (index order − 1) and language id: nothing beyond the longest
+    /// order a language's model holds, so a language without 5-grams is not charged for them.
+    backoff: Vec<Vec<f32>>,
     /// Scripts only one candidate writes, with that language.
     by_script: Vec<(Script, u8)>,
     /// The script each language is written in, by language id.
@@ -235,9 +242,19 @@ impl Detector {
                     == 1
             })
             .collect();
+        let backoff = (1..=MAX_ORDER)
+            .map(|n| {
+                model
+                    .max_orders()
+                    .iter()
+                    .map(|&m| if n <= m as usize { BACKOFF } else { 0.0 })
+                    .collect()
+            })
+            .collect();
         Detector {
             model,
             prior,
+            backoff,
             by_script,
             scripts,
             ignore: Vec::new(),
@@ -300,26 +317,50 @@ impl Detector {
         let mut total = vec![0f32; n];
         let mut cur = vec![FLOOR; n];
         let mut buf = [0u8; 4];
+        // A word's n-grams (hash, order), then where each one's entry is: the table is far
+        // larger than the caches, so all of a word's slots are requested before any is read,
+        // then all its entries, and the misses overlap instead of queueing.
+        let mut grams: Vec<(u64, usize)> = Vec::with_capacity(64);
+        let mut found: Vec<Option<usize>> = Vec::with_capacity(64);
         for word in text.split(' ') {
             let first = word.chars().next();
             if !first.is_some_and(|c| Script::of(c).same_system(script)) {
                 continue;
             }
+            grams.clear();
+            for (start, _) in word.char_indices() {
+                let mut h = NGRAM_HASH_SEED;
+                for (order, ch) in word[start..].chars().take(MAX_ORDER).enumerate() {
+                    h = ngram_hash_extend(h, ch.encode_utf8(&mut buf).as_bytes());
+                    let g = ngram_hash_finish(h);
+                    self.model.prefetch_slot(g);
+                    grams.push((g, order));
+                }
+            }
+            found.clear();
+            found.extend(grams.iter().map(|&(g, _)| {
+                let off = self.model.locate(g);
+                if let Some(off) = off {
+                    self.model.prefetch_entry(off);
+                }
+                off
+            }));
             // At each start, every order adds, per language, the longest n-gram it knows from
             // there (back-off), or FLOOR when it knows not even the letter.
-            for (start, _) in word.char_indices() {
-                cur.fill(FLOOR);
-                let mut h = NGRAM_HASH_SEED;
-                for ch in word[start..].chars().take(MAX_ORDER) {
-                    h = ngram_hash_extend(h, ch.encode_utf8(&mut buf).as_bytes());
-                    if let Some(list) = self.model.lookup(ngram_hash_finish(h)) {
-                        for p in list.chunks_exact(2) {
-                            cur[p[0] as usize] = -(p[1] as f32) / QUANT;
-                        }
+            for (&(_, order), off) in grams.iter().zip(&found) {
+                if order == 0 {
+                    cur.fill(FLOOR);
+                }
+                for (c, b) in cur.iter_mut().zip(&self.backoff[order]) {
+                    *c -= b;
+                }
+                if let Some(off) = *off {
+                    for p in self.model.entry(off).chunks_exact(2) {
+                        cur[p[0] as usize] = -(p[1] as f32) / QUANT;
                     }
-                    for (t, c) in total.iter_mut().zip(&cur) {
-                        *t += c;
-                    }
+                }
+                for (t, c) in total.iter_mut().zip(&cur) {
+                    *t += c;
                 }
             }
         }
