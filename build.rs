@@ -340,8 +340,11 @@ fn main() {
         let mut ranked: Vec<(f64, String, f64)> = fives
             .into_iter()
             .filter_map(|(g, ln_p)| {
-                let cut: Vec<usize> = g.char_indices().map(|(i, _)| i).skip(1).collect();
-                let prefixes: Option<f64> = cut.iter().map(|&i| lower.get(&g[..i]).copied()).sum();
+                let prefixes: Option<f64> = g
+                    .char_indices()
+                    .skip(1)
+                    .map(|(i, _)| lower.get(&g[..i]).copied())
+                    .sum();
                 Some((prefixes? + ln_p, g, ln_p))
             })
             .collect();
@@ -362,8 +365,8 @@ fn main() {
     }
 
     // Layout (little-endian): b"TLID", version u32 (2), n_langs u32, codes (2 bytes each),
-    // longest order per language (1 byte each), slots_log2 u32, slots [(fingerprint u32, offset u32)], entries_len u32, entries
-    // [count u8, (lang u8, q u8) × count]. Fingerprint 0 marks an empty slot.
+    // longest order per language (1 byte each), slots_log2 u32, slots [(fingerprint u32,
+    // offset u32)], entries_len u32, entries [count u8, (lang u8, q u8) × count]. Fingerprint 0 marks an empty slot.
     let slots_log2 = (table.len() as f64 * 1.6).log2().ceil() as u32;
     let mask = (1u64 << slots_log2) - 1;
     let mut slots = vec![(0u32, 0u32); 1 << slots_log2];

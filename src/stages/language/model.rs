@@ -1,10 +1,11 @@
 //! The compiled-in character n-gram model that build.rs derives (see its doc comment for the
-//! data and licences). It is read in place from the binary: start-up parses a 200-byte header,
+//! data and licences). It is read in place from the binary: start-up parses a 250-byte header,
 //! and memory is the pages lookups touch (the whole table is ~91 MB).
 //!
 //! Layout (little-endian): `b"TLID"`, version u32 (2), n_langs u32, language codes (2 ASCII
-//! bytes each), the longest n-gram order kept per language (1 byte each), slots_log2 u32, `2^slots_log2` slots of (fingerprint u32, offset u32) with linear
-//! probing (fingerprint 0 = empty), entries_len u32, then entries: at each offset a count
+//! bytes each), the longest n-gram order kept per language (1 byte each), slots_log2 u32,
+//! `2^slots_log2` slots of (fingerprint u32, offset u32) with linear probing
+//! (fingerprint 0 = empty), entries_len u32, then entries: at each offset a count
 //! byte and `count` pairs of (language id, q) where `ln P = -q / 16`.
 
 use std::sync::OnceLock;
