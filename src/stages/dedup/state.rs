@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 
 use super::index::{BandTable, IdArena, IdRepr, IdTable};
-use super::text::{bands_of, jaccard, strip_repost, text_key, Sketch, BANDS, FP_LEN};
+use super::text::{bands_of, jaccard_at_least, strip_repost, text_key, Sketch, BANDS, FP_LEN};
 use crate::clock::Millis;
 use crate::mention::{DedupInfo, DedupStatus, Platform};
 use crate::prefetch::prefetch;
@@ -246,19 +246,45 @@ impl Shard {
         self.observe_sketched(m, None)
     }
 
-    /// [`Self::observe`] for a run of mentions, in order, with the same results. While one
-    /// mention is decided, the next one's id slot and band buckets are already on their way
-    /// from main memory (its sketch is computed a step ahead), which matters once the shard
-    /// is far bigger than the CPU caches.
+    /// [`Self::observe`] for a run of mentions, in order, with the same results. A software
+    /// pipeline two mentions deep, which matters once the shard is far bigger than the CPU
+    /// caches: while mention `i` is decided, mention `i + 2` is sketched and its id slot and
+    /// band buckets requested, and the candidate entries those buckets (requested one step
+    /// earlier) name for mention `i + 1` are requested too. Each level of misses thus has a
+    /// whole mention's work to arrive in. Everything ahead is a hint: decisions read the
+    /// tables as they are when their turn comes.
     pub fn observe_all(&mut self, inputs: &[DedupInput<'_>]) -> Vec<DedupInfo> {
+        const DEPTH: usize = 2;
         let mut out = Vec::with_capacity(inputs.len());
-        let mut ahead = inputs.first().and_then(|m| self.look_ahead(m));
+        let mut ahead: VecDeque<Option<Sketch>> = inputs
+            .iter()
+            .take(DEPTH)
+            .map(|m| self.look_ahead(m))
+            .collect();
         for (i, &m) in inputs.iter().enumerate() {
-            let sk = ahead.take();
-            ahead = inputs.get(i + 1).and_then(|n| self.look_ahead(n));
+            if let Some(n) = inputs.get(i + DEPTH) {
+                ahead.push_back(self.look_ahead(n));
+            }
+            if let Some(Some(next)) = ahead.get(1) {
+                self.request_candidates(next);
+            }
+            let sk = ahead.pop_front().flatten();
             out.push(self.observe_sketched(m, sk));
         }
         out
+    }
+
+    /// Requests the entries the band buckets of `sk` name as candidates (a hint).
+    fn request_candidates(&self, sk: &Sketch) {
+        if sk.tokens == 0 || sk.content < self.cfg.near_min_tokens.max(1) {
+            return;
+        }
+        let (front, len) = (self.front_seq, self.entries.len());
+        for &key in &sk.bands {
+            self.bands.candidates(key, front, len, |s| {
+                prefetch(&self.entries[(s - front) as usize])
+            });
+        }
     }
 
     /// Requests `m`'s id slot and, for a text that will need it, its band buckets; returns
@@ -459,13 +485,19 @@ impl Shard {
             if e.flags & BANDED == 0 {
                 continue;
             }
-            let j = jaccard(e.fps(), e.shingles as u32, fps, sk.shingles);
+            let Some(j) = jaccard_at_least(
+                e.fps(),
+                e.shingles as u32,
+                fps,
+                sk.shingles,
+                self.cfg.near_threshold,
+            ) else {
+                continue;
+            };
             let is_same = j >= 1.0 && same(e);
-            if j >= self.cfg.near_threshold
-                && best.is_none_or(|(bj, bsame, bs)| {
-                    (j, is_same) > (bj, bsame) || ((j, is_same) == (bj, bsame) && s < bs)
-                })
-            {
+            if best.is_none_or(|(bj, bsame, bs)| {
+                (j, is_same) > (bj, bsame) || ((j, is_same) == (bj, bsame) && s < bs)
+            }) {
                 best = Some((j, is_same, s));
             }
         }
