@@ -88,12 +88,13 @@ struct TrainIntentArgs {
     /// Pipeline config whose `[stages.scoring]` lexicons the model builds on.
     #[arg(long)]
     config: Option<PathBuf>,
-    #[arg(long, default_value_t = 12)]
-    epochs: usize,
-    /// AdaGrad learning rate.
-    #[arg(long, default_value_t = 0.4)]
-    learning_rate: f32,
-    /// Model probability above which a post counts as a problem (default: the config's
+    /// Inverse L2 regularisation strength (larger fits the examples more closely).
+    #[arg(long, default_value_t = 30.0)]
+    c: f64,
+    /// L-BFGS iterations at most.
+    #[arg(long, default_value_t = 100)]
+    max_iters: u64,
+    /// Model probability at or above which a post counts as a problem (default: the config's
     /// `model_threshold`).
     #[arg(long)]
     threshold: Option<f64>,
@@ -514,8 +515,8 @@ fn train_intent(a: TrainIntentArgs) -> Result<()> {
     let rules = Scorer::new(&cfg, &[])?;
     let rows = eval::read_labelled(&a.input)?;
     let opts = TrainOptions {
-        epochs: a.epochs,
-        learning_rate: a.learning_rate,
+        c: a.c,
+        max_iters: a.max_iters,
         ..TrainOptions::default()
     };
     println!("{} labelled posts from {}", rows.len(), a.input.display());

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use std::path::Path;
 
 use super::intent::Intent;
-use super::model::{self, Model, TrainOptions};
+use super::model::{self, Feats, Model, TrainOptions};
 use super::{combine, Scorer, Scratch};
 use crate::config::BrandConfig;
 use crate::mention::{Author, Mention, Platform};
@@ -121,11 +121,18 @@ pub fn eval_intent(scorer: &Scorer, rows: &[Labelled]) -> Prf {
 }
 
 struct Prepared {
-    feats: Vec<u32>,
+    feats: Feats,
     rule: Intent,
     praise: bool,
     question: bool,
     label: Intent,
+}
+
+impl Prepared {
+    /// The final "is a problem" decision for a model probability at a threshold.
+    fn decide(&self, problem: f32, threshold: f32) -> bool {
+        combine(self.rule, problem >= threshold, self.praise, self.question).is_urgent()
+    }
 }
 
 fn prepare(rules: &Scorer, rows: &[Labelled]) -> Vec<Prepared> {
@@ -133,7 +140,7 @@ fn prepare(rules: &Scorer, rows: &[Labelled]) -> Vec<Prepared> {
     rows.iter()
         .map(|r| {
             let (rule, e, _) = rules.intent_of(&r.text, None, &mut s);
-            let mut feats = Vec::new();
+            let mut feats = Feats::default();
             model::features(&s.tokens, &e, rule, &mut feats);
             Prepared {
                 feats,
@@ -153,12 +160,23 @@ fn labels_of(rows: &[Labelled]) -> Vec<Intent> {
     l
 }
 
+/// Problem probabilities of `test` under `m`.
+fn problems(m: &Model, test: &[&Prepared]) -> Vec<f32> {
+    let (mut sorted, mut v) = (Vec::new(), Vec::new());
+    test.iter()
+        .map(|p| {
+            m.vector(&p.feats, &mut sorted, &mut v);
+            m.problem(&m.predict(&v))
+        })
+        .collect()
+}
+
 fn fit(prep: &[&Prepared], labels: &[Intent], o: TrainOptions) -> Model {
-    let ex: Vec<(Vec<u32>, usize)> = prep
+    let ex: Vec<(&Feats, usize)> = prep
         .iter()
         .map(|p| {
             let y = labels.iter().position(|l| *l == p.label).unwrap_or(0);
-            (p.feats.clone(), y)
+            (&p.feats, y)
         })
         .collect();
     Model::train(labels.to_vec(), &ex, o)
@@ -170,7 +188,8 @@ pub fn train(rules: &Scorer, rows: &[Labelled], o: TrainOptions) -> Model {
     fit(&prep.iter().collect::<Vec<_>>(), &labels_of(rows), o)
 }
 
-/// k-fold cross-validation of rules + model; returns the pooled and per-fold figures.
+/// k-fold cross-validation of rules + model at a problem-probability `threshold`; returns the
+/// pooled and per-fold figures.
 pub fn cross_validate(
     rules: &Scorer,
     rows: &[Labelled],
@@ -189,7 +208,12 @@ pub fn cross_validate(
     let mut pooled = Prf::default();
     let mut per = Vec::new();
     for k in 0..folds {
-        let test: Vec<usize> = order.iter().copied().skip(k).step_by(folds).collect();
+        let test: Vec<&Prepared> = order
+            .iter()
+            .skip(k)
+            .step_by(folds)
+            .map(|&i| &prep[i])
+            .collect();
         let train: Vec<&Prepared> = order
             .iter()
             .enumerate()
@@ -198,19 +222,10 @@ pub fn cross_validate(
             .collect();
         let m = fit(&train, &labels, o);
         let mut prf = Prf::default();
-        for i in test {
-            let p = &prep[i];
-            let probs = m.predict(&p.feats);
-            let problem: f32 = m
-                .labels
-                .iter()
-                .zip(&probs)
-                .filter(|(l, _)| l.is_urgent())
-                .map(|(_, p)| p)
-                .sum();
-            let i = combine(p.rule, problem as f64 >= threshold, p.praise, p.question);
-            prf.add(p.label.is_urgent(), i.is_urgent());
-            pooled.add(p.label.is_urgent(), i.is_urgent());
+        for (p, q) in test.iter().zip(problems(&m, &test)) {
+            let d = p.decide(q, threshold as f32);
+            prf.add(p.label.is_urgent(), d);
+            pooled.add(p.label.is_urgent(), d);
         }
         per.push(prf);
     }

@@ -51,8 +51,8 @@ pub struct ScoringConfig {
     pub lexicons: Option<String>,
     /// Intent model from `tocsin train-intent`, relative to the pipeline file.
     pub model: Option<String>,
-    /// Model probability of a problem (outage, safety, security, complaint) above which a
-    /// mention counts as one.
+    /// Model probability of a problem (outage, safety, security, complaint) at or above which
+    /// a mention counts as one.
     pub model_threshold: f64,
     /// Word lists (one word per line) of ordinary words never taken for a misspelt brand.
     /// Default: `/usr/share/dict/words` when present (Debian: `wamerican`).
@@ -183,7 +183,9 @@ pub struct Scratch {
     hits: Vec<Hit>,
     /// Each token's entry in the lexicons' vocabulary.
     words: Vec<u32>,
-    feats: Vec<u32>,
+    feats: model::Feats,
+    sorted: Vec<u32>,
+    vector: model::Vector,
 }
 
 /// The scoring logic, independent of the pipeline (used by the stage, `eval` and benches).
@@ -280,17 +282,11 @@ impl Scorer {
             return (rule, e, None);
         };
         model::features(&s.tokens, &e, rule, &mut s.feats);
-        let p = m.predict(&s.feats);
-        let problem: f32 = m
-            .labels
-            .iter()
-            .zip(&p)
-            .filter(|(l, _)| l.is_urgent())
-            .map(|(_, p)| p)
-            .sum();
+        m.vector(&s.feats, &mut s.sorted, &mut s.vector);
+        let problem = m.problem(&m.predict(&s.vector));
         let intent = combine(
             rule,
-            problem as f64 >= self.cfg.model_threshold,
+            f64::from(problem) >= self.cfg.model_threshold,
             e.praise() >= 1.0,
             s.tokens.question,
         );
@@ -315,7 +311,7 @@ impl Scorer {
                 cues.push(c.clone());
             }
         }
-        if model_p.is_some_and(|p| p as f64 >= self.cfg.model_threshold) && cues.is_empty() {
+        if model_p.is_some_and(|p| f64::from(p) >= self.cfg.model_threshold) && cues.is_empty() {
             cues.push(Arc::from("model"));
         }
         Score {

@@ -2,13 +2,21 @@
 //! character n-grams plus the rule evidence, trained by `tocsin train-intent` on a brand's own
 //! labelled posts and saved as one JSON file the config points to.
 //!
-//! Contract: [`features`] is the only feature function (training and inference share it);
-//! training is deterministic for a given input and seed; a model file names its format and
-//! version and is refused with a clear error otherwise.
+//! Features come in three groups (words and word pairs; character 2–5-grams of each word; the
+//! rules' evidence), each weighted by sublinear term frequency × inverse document frequency
+//! and L2-normalised on its own, so the many character n-grams do not drown the words. The fit
+//! is the exact L2-regularised optimum (L-BFGS from `argmin`), not a few passes of SGD: on
+//! 1,776 posts the converged fit scored +1.3 F1 over 12 epochs of AdaGrad (README, "Scoring").
+//!
+//! Contract: [`features`] is the only feature function and [`Model::vector`] the only
+//! weighting (training and inference share both); training is deterministic for a given input
+//! and seed; a model file names its format and version and is refused with a clear error
+//! otherwise.
 
+use argmin::core::{CostFunction, Executor, Gradient};
+use argmin::solver::linesearch::MoreThuenteLineSearch;
+use argmin::solver::quasinewton::LBFGS;
 use base64::Engine;
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -18,9 +26,15 @@ use super::text::{Kind, Tokens};
 use crate::stages::dedup::text::hash_bytes;
 
 const FORMAT: &str = "tocsin-intent-model";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 /// Feature space: 2^18 hashed buckets.
 pub const BITS: u32 = 18;
+const DIM: usize = 1 << BITS;
+/// Feature groups: words and word pairs, character n-grams, rule evidence.
+pub const GROUPS: usize = 3;
+/// The rule-evidence group counts half as much as a text group: the rules already name the
+/// intent, the model is there for what they miss.
+const GROUP_WEIGHT: [f32; GROUPS] = [1.0, 1.0, 0.5];
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -36,29 +50,44 @@ pub enum ModelError {
 /// Training settings.
 #[derive(Debug, Clone, Copy)]
 pub struct TrainOptions {
-    pub epochs: usize,
-    pub learning_rate: f32,
-    pub l2: f32,
+    /// Inverse regularisation strength (as in liblinear/scikit-learn): the L2 penalty is
+    /// `|w|² / (2C)` against the summed log-loss. Larger fits the examples more closely.
+    pub c: f64,
+    /// L-BFGS iterations at most (100 reach the optimum to the F1 figure's last digit).
+    pub max_iters: u64,
     pub seed: u64,
 }
 
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            epochs: 12,
-            learning_rate: 0.4,
-            l2: 1e-6,
+            c: 30.0,
+            max_iters: 100,
             seed: 7,
         }
     }
 }
 
+/// A post's features before weighting: hashed indices, repeats kept (they are the term
+/// counts), group `g` in `idx[ends[g - 1]..ends[g]]`.
+#[derive(Debug, Clone, Default)]
+pub struct Feats {
+    pub idx: Vec<u32>,
+    pub ends: [usize; GROUPS],
+}
+
+/// A weighted sparse vector: (bucket, value), buckets unique.
+pub type Vector = Vec<(u32, f32)>;
+
 #[derive(Debug, Clone)]
 pub struct Model {
     pub labels: Vec<Intent>,
     bias: Vec<f32>,
-    /// `labels.len()` rows of `1 << BITS` weights.
+    /// `labels.len()` rows of `DIM` weights.
     weights: Vec<f32>,
+    /// Inverse document frequency per bucket; 0 for buckets no training post had (as a
+    /// vocabulary would drop unseen terms, they must not dilute the normalisation).
+    idf: Vec<f32>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -70,14 +99,17 @@ struct ModelFile {
     bias: Vec<f32>,
     /// Little-endian f32, base64.
     weights: String,
+    /// Little-endian f32, base64.
+    idf: String,
     examples: usize,
 }
 
-/// Hashed feature indices of one text (binary features, L2-normalised at use).
-pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Vec<u32>) {
-    out.clear();
-    let mask = (1u64 << BITS) - 1;
-    let mut push = |seed: u64, s: &[u8]| out.push((hash_bytes(seed, s) & mask) as u32);
+/// Hashed feature indices of one text, by group.
+pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Feats) {
+    out.idx.clear();
+    let mask = (DIM - 1) as u64;
+    let idx = &mut out.idx;
+    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
     let mut prev: &str = "<s>";
     let mut gram = String::with_capacity(16);
     for tok in &t.toks {
@@ -93,20 +125,30 @@ pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Vec<u32
         gram.push_str(w);
         push(2, gram.as_bytes());
         prev = w;
-        if matches!(tok.kind, Kind::Word | Kind::Hashtag) {
-            let chars: Vec<char> = std::iter::once(' ')
-                .chain(w.chars())
-                .chain(std::iter::once(' '))
-                .collect();
-            for n in 3..=5 {
-                for win in chars.windows(n) {
-                    gram.clear();
-                    gram.extend(win);
-                    push(3, gram.as_bytes());
-                }
+    }
+    out.ends[0] = out.idx.len();
+    let idx = &mut out.idx;
+    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
+    let mut chars: Vec<char> = Vec::with_capacity(24);
+    for tok in &t.toks {
+        if !matches!(tok.kind, Kind::Word | Kind::Hashtag) {
+            continue;
+        }
+        chars.clear();
+        chars.push(' ');
+        chars.extend(t.collapsed(tok).chars());
+        chars.push(' ');
+        for n in 2..=5 {
+            for win in chars.windows(n) {
+                gram.clear();
+                gram.extend(win);
+                push(3, gram.as_bytes());
             }
         }
     }
+    out.ends[1] = out.idx.len();
+    let idx = &mut out.idx;
+    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
     push(4, rule_intent.as_str().as_bytes());
     // The rules' weighed evidence, binned: lets the model learn how far to trust them.
     let bin = |x: f32| (x * 2.0).round().min(8.0) as u8;
@@ -130,62 +172,163 @@ pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Vec<u32
             push(6, name.as_bytes());
         }
     }
+    out.ends[2] = out.idx.len();
+}
+
+/// Sublinear tf × idf, each group L2-normalised and weighted; `sorted` is scratch.
+fn weigh(f: &Feats, idf: &[f32], sorted: &mut Vec<u32>, out: &mut Vector) {
+    out.clear();
+    let mut start = 0;
+    for (&end, &weight) in f.ends.iter().zip(&GROUP_WEIGHT) {
+        sorted.clear();
+        sorted.extend_from_slice(&f.idx[start..end]);
+        start = end;
+        sorted.sort_unstable();
+        let first = out.len();
+        let mut i = 0;
+        while i < sorted.len() {
+            let b = sorted[i];
+            let mut j = i + 1;
+            while j < sorted.len() && sorted[j] == b {
+                j += 1;
+            }
+            let v = (1.0 + ((j - i) as f32).ln()) * idf[b as usize];
+            if v > 0.0 {
+                out.push((b, v));
+            }
+            i = j;
+        }
+        let norm = out[first..].iter().map(|(_, v)| v * v).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            let k = weight / norm;
+            out[first..].iter_mut().for_each(|(_, v)| *v *= k);
+        }
+    }
+}
+
+/// Smoothed inverse document frequency of every bucket over `docs` (0 where unseen).
+fn idf_of<'a>(docs: impl Iterator<Item = &'a Feats>) -> Vec<f32> {
+    let mut df = vec![0u32; DIM];
+    let mut n = 0u32;
+    let mut seen: Vec<u32> = Vec::new();
+    for f in docs {
+        n += 1;
+        seen.clear();
+        seen.extend_from_slice(&f.idx);
+        seen.sort_unstable();
+        seen.dedup();
+        for &b in &seen {
+            df[b as usize] += 1;
+        }
+    }
+    let n = n as f32;
+    df.iter()
+        .map(|&d| {
+            if d == 0 {
+                0.0
+            } else {
+                ((1.0 + n) / (1.0 + d as f32)).ln() + 1.0
+            }
+        })
+        .collect()
 }
 
 impl Model {
-    /// Class probabilities for a feature set, in the order of [`Model::labels`].
-    pub fn predict(&self, feats: &[u32]) -> Vec<f32> {
-        probabilities(&self.bias, &self.weights, feats)
+    /// The weighted vector of a post's features (`sorted` is scratch).
+    pub fn vector(&self, f: &Feats, sorted: &mut Vec<u32>, out: &mut Vector) {
+        weigh(f, &self.idf, sorted, out);
     }
 
-    /// Fits a model; `examples` are (features, label index into `labels`).
-    pub fn train(labels: Vec<Intent>, examples: &[(Vec<u32>, usize)], o: TrainOptions) -> Model {
+    /// Class probabilities for a vector, in the order of [`Model::labels`].
+    pub fn predict(&self, v: &Vector) -> Vec<f32> {
+        let mut z: Vec<f32> = (0..self.bias.len())
+            .map(|k| {
+                let row = &self.weights[k * DIM..(k + 1) * DIM];
+                self.bias[k] + v.iter().map(|&(j, x)| x * row[j as usize]).sum::<f32>()
+            })
+            .collect();
+        softmax(&mut z);
+        z
+    }
+
+    /// The probability that a post reports a problem (outage, safety, security, complaint).
+    pub fn problem(&self, probs: &[f32]) -> f32 {
+        self.labels
+            .iter()
+            .zip(probs)
+            .filter(|(l, _)| l.is_urgent())
+            .map(|(_, p)| p)
+            .sum()
+    }
+
+    /// Fits a model to `examples` (features, label index into `labels`).
+    pub fn train(labels: Vec<Intent>, examples: &[(&Feats, usize)], o: TrainOptions) -> Model {
+        let idf = idf_of(examples.iter().map(|(f, _)| *f));
+        // Only buckets some training post has can get a weight (the others' gradient is the
+        // penalty alone): fit over those, a few percent of the space for a brand's posts.
+        let mut used: Vec<u32> = Vec::new();
+        let mut compact = vec![u32::MAX; DIM];
+        for (b, _) in idf.iter().enumerate().filter(|(_, &w)| w > 0.0) {
+            compact[b] = used.len() as u32;
+            used.push(b as u32);
+        }
+        let n = used.len();
+        let mut sorted = Vec::new();
+        let x: Vec<Vector> = examples
+            .iter()
+            .map(|(f, _)| {
+                let mut v = Vector::new();
+                weigh(f, &idf, &mut sorted, &mut v);
+                v.iter_mut().for_each(|(b, _)| *b = compact[*b as usize]);
+                v
+            })
+            .collect();
+        let y: Vec<usize> = examples.iter().map(|(_, y)| *y).collect();
         let k = labels.len();
-        let d = 1usize << BITS;
-        let mut w = vec![0f32; k * d];
-        let mut g2 = vec![1e-8f32; k * d];
-        let mut b = vec![0f32; k];
-        let mut bg2 = vec![1e-8f32; k];
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        let mut rng = rand::rngs::StdRng::seed_from_u64(o.seed);
-        for _ in 0..o.epochs {
-            order.shuffle(&mut rng);
-            for &i in &order {
-                let (feats, y) = &examples[i];
-                let p = probabilities(&b, &w, feats);
-                let norm = 1.0 / (feats.len().max(1) as f32).sqrt();
-                for c in 0..k {
-                    let err = p[c] - f32::from(u8::from(c == *y));
-                    bg2[c] += err * err;
-                    b[c] -= o.learning_rate * err / bg2[c].sqrt();
-                    for &f in feats {
-                        let j = c * d + f as usize;
-                        let g = err * norm + o.l2 * w[j];
-                        g2[j] += g * g;
-                        w[j] -= o.learning_rate * g / g2[j].sqrt();
-                    }
-                }
+        let problem = Objective {
+            x: &x,
+            y: &y,
+            k,
+            n,
+            lambda: 1.0 / o.c.max(1e-9),
+        };
+        let init = vec![0f64; k * n + k];
+        let fitted = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(1e-6)
+            .ok()
+            .and_then(|solver| {
+                Executor::new(problem, solver)
+                    .configure(|s| s.param(init.clone()).max_iters(o.max_iters))
+                    .run()
+                    .ok()
+            })
+            .and_then(|r| r.state().best_param.clone());
+        // A failed line search leaves the zero model: every class equally likely, which the
+        // cross-validation figures would show at once.
+        let p = fitted.unwrap_or(init);
+        let mut weights = vec![0f32; k * DIM];
+        for c in 0..k {
+            for (i, &b) in used.iter().enumerate() {
+                weights[c * DIM + b as usize] = p[c * n + i] as f32;
             }
         }
         Model {
             labels,
-            bias: b,
-            weights: w,
+            bias: p[k * n..].iter().map(|&b| b as f32).collect(),
+            weights,
+            idf,
         }
     }
 
     pub fn save(&self, path: &Path, examples: usize) -> std::io::Result<()> {
-        let mut bytes = Vec::with_capacity(self.weights.len() * 4);
-        for x in &self.weights {
-            bytes.extend_from_slice(&x.to_le_bytes());
-        }
         let file = ModelFile {
             format: FORMAT.into(),
             version: VERSION,
             bits: BITS,
             labels: self.labels.iter().map(|l| l.as_str().to_string()).collect(),
             bias: self.bias.clone(),
-            weights: base64::engine::general_purpose::STANDARD.encode(bytes),
+            weights: encode(&self.weights),
+            idf: encode(&self.idf),
             examples,
         };
         let json = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
@@ -204,49 +347,121 @@ impl Model {
             file: file.clone(),
             why,
         };
-        let m: ModelFile = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-        if m.format != FORMAT || m.version != VERSION || m.bits != BITS {
+        #[derive(Deserialize)]
+        struct Head {
+            format: String,
+            version: u32,
+            bits: u32,
+        }
+        let h: Head = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
+        if h.format != FORMAT || h.version != VERSION || h.bits != BITS {
             return Err(bad(format!(
                 "format {} v{} with {} bits; this Tocsin reads {FORMAT} v{VERSION} with {BITS}",
-                m.format, m.version, m.bits
+                h.format, h.version, h.bits
             )));
         }
+        let m: ModelFile = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
         let labels = m
             .labels
             .iter()
             .map(|l| Intent::parse(l).ok_or_else(|| bad(format!("unknown label {l:?}"))))
             .collect::<Result<Vec<_>, _>>()?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(m.weights)
-            .map_err(|e| bad(e.to_string()))?;
-        let d = 1usize << BITS;
-        if bytes.len() != labels.len() * d * 4 || m.bias.len() != labels.len() {
+        let weights = decode(&m.weights).map_err(&bad)?;
+        let idf = decode(&m.idf).map_err(&bad)?;
+        if weights.len() != labels.len() * DIM || idf.len() != DIM || m.bias.len() != labels.len() {
             return Err(bad("weights do not match the labels".into()));
         }
-        let weights = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         Ok(Model {
             labels,
             bias: m.bias,
             weights,
+            idf,
         })
     }
 }
 
-/// Softmax over the classes' linear scores (features L2-normalised).
-fn probabilities(bias: &[f32], weights: &[f32], feats: &[u32]) -> Vec<f32> {
-    let d = 1usize << BITS;
-    let norm = 1.0 / (feats.len().max(1) as f32).sqrt();
-    let mut z: Vec<f32> = (0..bias.len())
-        .map(|k| {
-            let row = &weights[k * d..(k + 1) * d];
-            bias[k] + norm * feats.iter().map(|&f| row[f as usize]).sum::<f32>()
-        })
-        .collect();
-    softmax(&mut z);
-    z
+fn encode(v: &[f32]) -> String {
+    let mut bytes = Vec::with_capacity(v.len() * 4);
+    for x in v {
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn decode(s: &str) -> Result<Vec<f32>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| e.to_string())?;
+    Ok(bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
+}
+
+/// Summed log-loss of the softmax model plus `lambda / 2 · |w|²` (biases unpenalised), over
+/// parameters laid out as `k` rows of `n` weights (the used buckets), then `k` biases.
+struct Objective<'a> {
+    x: &'a [Vector],
+    y: &'a [usize],
+    k: usize,
+    n: usize,
+    lambda: f64,
+}
+
+impl Objective<'_> {
+    fn eval(&self, p: &[f64], mut grad: Option<&mut [f64]>) -> f64 {
+        let (k, n) = (self.k, self.n);
+        let bias = k * n;
+        let mut z = vec![0f64; k];
+        let mut loss = 0.0;
+        for (v, &y) in self.x.iter().zip(self.y) {
+            for (c, zc) in z.iter_mut().enumerate() {
+                let row = &p[c * n..(c + 1) * n];
+                *zc = p[bias + c]
+                    + v.iter()
+                        .map(|&(j, x)| f64::from(x) * row[j as usize])
+                        .sum::<f64>();
+            }
+            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let lse = max + z.iter().map(|zc| (zc - max).exp()).sum::<f64>().ln();
+            loss += lse - z[y];
+            if let Some(g) = grad.as_deref_mut() {
+                for (c, zc) in z.iter().enumerate() {
+                    let err = (zc - lse).exp() - f64::from(u8::from(c == y));
+                    g[bias + c] += err;
+                    for &(j, x) in v {
+                        g[c * n + j as usize] += err * f64::from(x);
+                    }
+                }
+            }
+        }
+        let w = &p[..bias];
+        loss += 0.5 * self.lambda * w.iter().map(|w| w * w).sum::<f64>();
+        if let Some(g) = grad {
+            for (g, w) in g.iter_mut().zip(w) {
+                *g += self.lambda * w;
+            }
+        }
+        loss
+    }
+}
+
+impl CostFunction for Objective<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
+        Ok(self.eval(p, None))
+    }
+}
+
+impl Gradient for Objective<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
+        let mut g = vec![0f64; p.len()];
+        self.eval(p, Some(&mut g));
+        Ok(g)
+    }
 }
 
 fn softmax(z: &mut [f32]) {
@@ -265,12 +480,53 @@ fn softmax(z: &mut [f32]) {
 mod tests {
     use super::*;
 
-    fn ex(text: &str) -> Vec<u32> {
+    fn ex(text: &str) -> Feats {
         let mut t = Tokens::default();
         t.parse(text);
-        let mut f = Vec::new();
+        let mut f = Feats::default();
         features(&t, &Evidence::default(), Intent::Other, &mut f);
         f
+    }
+
+    fn prob(m: &Model, text: &str) -> f32 {
+        let mut v = Vector::new();
+        m.vector(&ex(text), &mut Vec::new(), &mut v);
+        m.problem(&m.predict(&v))
+    }
+
+    #[test]
+    fn each_group_is_normalised_to_its_weight_and_unseen_buckets_are_dropped() {
+        let f = ex("the parcel the parcel is lost");
+        let mut idf = idf_of([&f, &ex("lovely day")].into_iter());
+        let mut v = Vector::new();
+        weigh(&f, &idf, &mut Vec::new(), &mut v);
+        let group_of = |b: u32| {
+            (0..GROUPS)
+                .find(|&g| {
+                    let start = if g == 0 { 0 } else { f.ends[g - 1] };
+                    f.idx[start..f.ends[g]].contains(&b)
+                })
+                .unwrap()
+        };
+        let groups = |v: &Vector| {
+            let mut norms = [0f32; GROUPS];
+            for &(b, x) in v {
+                norms[group_of(b)] += x * x;
+            }
+            norms.map(f32::sqrt)
+        };
+        for (n, w) in groups(&v).iter().zip(GROUP_WEIGHT) {
+            assert!((n - w).abs() < 1e-4, "{n} vs {w}");
+        }
+        // Repeats count sublinearly: "the" twice weighs less than twice "is" once (same idf).
+        let bucket = |s: &str| (hash_bytes(1, s.as_bytes()) & (DIM as u64 - 1)) as u32;
+        let val = |b: u32| v.iter().find(|(x, _)| *x == b).unwrap().1;
+        assert!(val(bucket("the")) < 2.0 * val(bucket("is")));
+        assert!(val(bucket("the")) > val(bucket("is")));
+        // A bucket no training post had is left out, not given the largest idf.
+        idf[bucket("lost") as usize] = 0.0;
+        weigh(&f, &idf, &mut Vec::new(), &mut v);
+        assert!(v.iter().all(|(b, _)| *b != bucket("lost")));
     }
 
     #[test]
@@ -283,22 +539,20 @@ mod tests {
             ("lovely crew and flight", 0),
             ("what a lovely day", 0),
         ];
-        let examples: Vec<_> = rows.iter().map(|(t, y)| (ex(t), *y)).collect();
+        let feats: Vec<_> = rows.iter().map(|(t, _)| ex(t)).collect();
+        let examples: Vec<_> = feats.iter().zip(&rows).map(|(f, (_, y))| (f, *y)).collect();
         let m = Model::train(
             vec![Intent::Other, Intent::Complaint],
             &examples,
             TrainOptions::default(),
         );
-        assert!(m.predict(&ex("lost my parcel"))[1] > 0.7);
-        assert!(m.predict(&ex("lovely"))[1] < 0.3);
+        assert!(prob(&m, "lost my parcel") > 0.7);
+        assert!(prob(&m, "lovely") < 0.3);
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("m.json");
         m.save(&p, rows.len()).unwrap();
         let back = Model::load(&p).unwrap();
-        assert_eq!(
-            back.predict(&ex("lost my parcel")),
-            m.predict(&ex("lost my parcel"))
-        );
+        assert_eq!(prob(&back, "lost my parcel"), prob(&m, "lost my parcel"));
         std::fs::write(&p, "{}").unwrap();
         assert!(Model::load(&p)
             .unwrap_err()
