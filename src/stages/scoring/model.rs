@@ -76,6 +76,13 @@ pub struct Feats {
     pub ends: [usize; GROUPS],
 }
 
+impl Feats {
+    fn push(&mut self, seed: u64, s: &[u8]) {
+        self.idx
+            .push((hash_bytes(seed, s) & (DIM as u64 - 1)) as u32);
+    }
+}
+
 /// A weighted sparse vector: (bucket, value), buckets unique.
 pub type Vector = Vec<(u32, f32)>;
 
@@ -107,9 +114,6 @@ struct ModelFile {
 /// Hashed feature indices of one text, by group.
 pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Feats) {
     out.idx.clear();
-    let mask = (DIM - 1) as u64;
-    let idx = &mut out.idx;
-    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
     let mut prev: &str = "<s>";
     let mut gram = String::with_capacity(16);
     for tok in &t.toks {
@@ -118,17 +122,15 @@ pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Feats) 
             Kind::Number => "<num>",
             Kind::Word | Kind::Hashtag => t.collapsed(tok),
         };
-        push(1, w.as_bytes());
+        out.push(1, w.as_bytes());
         gram.clear();
         gram.push_str(prev);
         gram.push(' ');
         gram.push_str(w);
-        push(2, gram.as_bytes());
+        out.push(2, gram.as_bytes());
         prev = w;
     }
     out.ends[0] = out.idx.len();
-    let idx = &mut out.idx;
-    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
     let mut chars: Vec<char> = Vec::with_capacity(24);
     for tok in &t.toks {
         if !matches!(tok.kind, Kind::Word | Kind::Hashtag) {
@@ -142,22 +144,20 @@ pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Feats) 
             for win in chars.windows(n) {
                 gram.clear();
                 gram.extend(win);
-                push(3, gram.as_bytes());
+                out.push(3, gram.as_bytes());
             }
         }
     }
     out.ends[1] = out.idx.len();
-    let idx = &mut out.idx;
-    let mut push = |seed: u64, s: &[u8]| idx.push((hash_bytes(seed, s) & mask) as u32);
-    push(4, rule_intent.as_str().as_bytes());
+    out.push(4, rule_intent.as_str().as_bytes());
     // The rules' weighed evidence, binned: lets the model learn how far to trust them.
     let bin = |x: f32| (x * 2.0).round().min(8.0) as u8;
-    push(7, &[0, bin(e.complaint())]);
-    push(7, &[1, bin(e.praise())]);
+    out.push(7, &[0, bin(e.complaint())]);
+    out.push(7, &[1, bin(e.praise())]);
     for c in 0..CATS {
         let n = e.n[c].min(3.0) as u8;
         if n > 0 {
-            push(5, &[c as u8, n]);
+            out.push(5, &[c as u8, n]);
         }
     }
     for (name, v) in [
@@ -169,7 +169,7 @@ pub fn features(t: &Tokens, e: &Evidence, rule_intent: Intent, out: &mut Feats) 
         ("excl", t.exclamations.min(1) as f32),
     ] {
         if v > 0.0 {
-            push(6, name.as_bytes());
+            out.push(6, name.as_bytes());
         }
     }
     out.ends[2] = out.idx.len();
