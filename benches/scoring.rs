@@ -5,6 +5,10 @@
 //! priority, SLA, metrics) applied one mention at a time on one thread, on simulated tweets of
 //! nine languages, then on real customer tweets (`../shared/data/twcs/tweets.csv`, read at run
 //! time and skipped when absent) with no language known, so every lexicon is a candidate.
+//! With `../shared/data/complaints/dev.tsv` it also trains the learned intent option on it
+//! and measures the stage with that model (`with_model_real_tweets`), and, when the encoder is
+//! in `models/all-MiniLM-L6-v2` (`scripts/fetch-encoder`), with model and encoder on 500
+//! tweets (`with_encoder_real_tweets`).
 
 mod common;
 
@@ -63,8 +67,59 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+        let dir = std::env::temp_dir().join(format!("tocsin-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, encoder, n) in [
+            ("with_model_real_tweets", None, real.len()),
+            (
+                "with_encoder_real_tweets",
+                Some("models/all-MiniLM-L6-v2"),
+                500,
+            ),
+        ] {
+            let Some(model) = train_model(&dir, encoder) else {
+                continue;
+            };
+            let mut sc = cfg.stages.scoring.clone();
+            sc.model = Some(model.display().to_string());
+            let scorer = Scorer::new(&sc, &cfg.brands).unwrap();
+            let stage = ScoringStage::new(scorer, Arc::new(Metrics::new("bench")));
+            let batch = &mut real[..n];
+            g.throughput(Throughput::Elements(batch.len() as u64));
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    for m in batch.iter_mut() {
+                        stage.apply(m);
+                    }
+                })
+            });
+        }
+        let _ = std::fs::remove_dir_all(&dir);
     }
     g.finish();
+}
+
+/// A model trained on the complaints set (with the encoder in `encoder`), saved in `dir`;
+/// `None` when the data or the encoder is not here.
+fn train_model(dir: &std::path::Path, encoder: Option<&str>) -> Option<std::path::PathBuf> {
+    use tocsin::stages::scoring::{encoder::Encoder, eval, ScoringConfig};
+    let data = std::path::Path::new("../shared/data/complaints/dev.tsv");
+    let rows = eval::read_labelled(data).ok()?;
+    let enc = match encoder {
+        Some(e) => match Encoder::load(std::path::Path::new(e)) {
+            Ok(e) => Some(Arc::new(e)),
+            Err(e) => {
+                eprintln!("{e}: encoder bench skipped");
+                return None;
+            }
+        },
+        None => None,
+    };
+    let rules = Scorer::new(&ScoringConfig::default(), &[]).unwrap();
+    let m = eval::train(&rules, &rows, Default::default(), enc.as_ref());
+    let path = dir.join(format!("model-{}.json", enc.is_some()));
+    m.save(&path, rows.len()).unwrap();
+    Some(path)
 }
 
 /// Up to `n` customer tweets (inbound) of the twcs corpus, when it is beside the project.

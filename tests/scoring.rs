@@ -120,7 +120,7 @@ fn complaint_detection_on_real_tweets() {
     let prf = eval::eval_intent(&rules, &rows);
     eprintln!("rules: {prf}");
     assert!(prf.f1() >= 0.70, "rules F1 {prf}");
-    let (cv, _) = eval::cross_validate(&rules, &rows, 5, 0.5, Default::default());
+    let (cv, _) = eval::cross_validate(&rules, &rows, 5, 0.5, Default::default(), None);
     eprintln!("rules + model (5-fold): {cv}");
     assert!(
         cv.f1() > prf.f1(),
@@ -187,4 +187,111 @@ proptest::proptest! {
         let red = score.text_redacted.unwrap_or_default();
         proptest::prop_assert!(!red.contains("4111 1111 1111 1111"), "{}", red);
     }
+}
+
+/// The sentence encoder fetched by `scripts/fetch-encoder` (`.ci/run` fetches it), or `None`
+/// with a note; with `TOCSIN_REQUIRE_EXTERNAL=1` its absence is a failure.
+fn encoder() -> Option<Arc<tocsin::stages::scoring::encoder::Encoder>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/all-MiniLM-L6-v2");
+    if !dir.join("model.safetensors").is_file() {
+        let msg = format!(
+            "{} is not here: run scripts/fetch-encoder (.ci/run does)",
+            dir.display()
+        );
+        assert!(std::env::var("TOCSIN_REQUIRE_EXTERNAL").is_err(), "{msg}");
+        eprintln!("SKIPPED: {msg}");
+        return None;
+    }
+    Some(Arc::new(
+        tocsin::stages::scoring::encoder::Encoder::load(&dir).unwrap(),
+    ))
+}
+
+#[test]
+fn encoder_tokenizes_and_embeds_like_the_reference() {
+    let Some(enc) = encoder() else {
+        return;
+    };
+    // Ids from Hugging Face `tokenizers` with the same tokenizer.json (emoji, a ZWJ sequence,
+    // accents, a currency sign, Devanagari spacing marks, CJK).
+    let cases: [(&str, &[u32]); 4] = [
+        (
+            "@AppleSupport my iPhone won't turn on!!! 😡😡 #fail https://t.co/xyz",
+            &[
+                101, 1030, 18108, 6279, 6442, 2026, 18059, 2180, 1005, 1056, 2735, 2006, 999, 999,
+                999, 100, 1001, 8246, 16770, 1024, 1013, 1013, 1056, 1012, 2522, 1013, 1060, 2100,
+                2480, 102,
+            ],
+        ),
+        (
+            "Café crème à 3€… « c'est nul » 👩\u{200d}💻",
+            &[
+                101, 7668, 13675, 21382, 1037, 1017, 30102, 1529, 1077, 1039, 1005, 9765, 16371,
+                2140, 1090, 100, 102,
+            ],
+        ),
+        (
+            "कल idea वालो ने मुझे",
+            &[
+                101, 1315, 29870, 2801, 1335, 29876, 29870, 29879, 1327, 100, 102,
+            ],
+        ),
+        ("東京の駅 ok", &[101, 1879, 1755, 1671, 100, 7929, 102]),
+    ];
+    for (text, want) in cases {
+        assert_eq!(enc.tokenize(text), want, "{text}");
+    }
+    // sentence-transformers' all-MiniLM-L6-v2 embedding of this sentence starts so.
+    let mut v = Vec::new();
+    enc.embed("This is an example sentence", &mut v);
+    assert_eq!(v.len(), 768);
+    for (got, want) in v.iter().zip([0.06766, 0.06350, 0.04871, 0.07930, 0.03745]) {
+        assert!((got - want).abs() < 2e-4, "{:?}", &v[..5]);
+    }
+    let sim = |a: &str, b: &str| {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        enc.embed(a, &mut x);
+        enc.embed(b, &mut y);
+        x[..384]
+            .iter()
+            .zip(&y[..384])
+            .map(|(a, b)| a * b)
+            .sum::<f32>()
+    };
+    let close = sim("The app is down again", "Your application is not working");
+    let far = sim("The app is down again", "I love this pizza");
+    assert!(close > far + 0.3, "{close} vs {far}");
+}
+
+#[test]
+fn complaint_detection_with_the_encoder() {
+    let (Some(path), Some(enc)) = (common::shared_data("complaints/dev.tsv"), encoder()) else {
+        return;
+    };
+    let rows = eval::read_labelled(&path).unwrap();
+    let cfg = ScoringConfig::default();
+    let rules = Scorer::new(&cfg, &[]).unwrap();
+    let (cv, _) = eval::cross_validate(
+        &rules,
+        &rows,
+        5,
+        cfg.model_threshold,
+        Default::default(),
+        Some(&enc),
+    );
+    eprintln!("rules + model + encoder (5-fold): {cv}");
+    assert!(cv.f1() >= 0.80, "issue 5's target is 80 F1: {cv}");
+
+    // A model trained with the encoder names it, and the stage loads it back with the model.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("intent.json");
+    eval::train(&rules, &rows[..300], Default::default(), Some(&enc))
+        .save(&file, 300)
+        .unwrap();
+    let mut with = cfg.clone();
+    with.model = Some(file.display().to_string());
+    let scorer = Scorer::new(&with, &[]).unwrap();
+    let mut s = tocsin::stages::scoring::Scratch::default();
+    let (_, _, p) = scorer.intent_of("my order never arrived and nobody answers", None, &mut s);
+    assert!(p.is_some_and(|p| p > 0.0 && p < 1.0), "{p:?}");
 }

@@ -7,11 +7,14 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::path::Path;
 
+use super::encoder::Encoder;
 use super::intent::Intent;
 use super::model::{self, Feats, Model, TrainOptions};
 use super::{combine, Scorer, Scratch};
 use crate::config::BrandConfig;
 use crate::mention::{Author, Mention, Platform};
+use rayon::prelude::*;
+use std::sync::Arc;
 
 /// A labelled text: the gold intent (`complaint`/`other` for 0/1 labels).
 #[derive(Debug, Clone)]
@@ -135,9 +138,10 @@ impl Prepared {
     }
 }
 
-fn prepare(rules: &Scorer, rows: &[Labelled]) -> Vec<Prepared> {
+fn prepare(rules: &Scorer, rows: &[Labelled], encoder: Option<&Encoder>) -> Vec<Prepared> {
     let mut s = Scratch::default();
-    rows.iter()
+    let mut prep: Vec<Prepared> = rows
+        .iter()
         .map(|r| {
             let (rule, e, _) = rules.intent_of(&r.text, None, &mut s);
             let mut feats = Feats::default();
@@ -150,7 +154,14 @@ fn prepare(rules: &Scorer, rows: &[Labelled]) -> Vec<Prepared> {
                 label: r.label,
             }
         })
-        .collect()
+        .collect();
+    if let Some(enc) = encoder {
+        // The encoder is the slow part (milliseconds a post): all cores.
+        prep.par_iter_mut()
+            .zip(rows)
+            .for_each(|(p, r)| enc.embed(&r.text, &mut p.feats.dense));
+    }
+    prep
 }
 
 fn labels_of(rows: &[Labelled]) -> Vec<Intent> {
@@ -171,7 +182,12 @@ fn problems(m: &Model, test: &[&Prepared]) -> Vec<f32> {
         .collect()
 }
 
-fn fit(prep: &[&Prepared], labels: &[Intent], o: TrainOptions) -> Model {
+fn fit(
+    prep: &[&Prepared],
+    labels: &[Intent],
+    o: TrainOptions,
+    encoder: Option<&Arc<Encoder>>,
+) -> Model {
     let ex: Vec<(&Feats, usize)> = prep
         .iter()
         .map(|p| {
@@ -179,13 +195,24 @@ fn fit(prep: &[&Prepared], labels: &[Intent], o: TrainOptions) -> Model {
             (&p.feats, y)
         })
         .collect();
-    Model::train(labels.to_vec(), &ex, o)
+    Model::train(labels.to_vec(), &ex, o, encoder.cloned())
 }
 
-/// Trains on every row (`rules` must be a scorer without a model).
-pub fn train(rules: &Scorer, rows: &[Labelled], o: TrainOptions) -> Model {
-    let prep = prepare(rules, rows);
-    fit(&prep.iter().collect::<Vec<_>>(), &labels_of(rows), o)
+/// Trains on every row (`rules` must be a scorer without a model), with the sentence
+/// `encoder`'s embeddings as features if one is given.
+pub fn train(
+    rules: &Scorer,
+    rows: &[Labelled],
+    o: TrainOptions,
+    encoder: Option<&Arc<Encoder>>,
+) -> Model {
+    let prep = prepare(rules, rows, encoder.map(|e| &**e));
+    fit(
+        &prep.iter().collect::<Vec<_>>(),
+        &labels_of(rows),
+        o,
+        encoder,
+    )
 }
 
 /// k-fold cross-validation of rules + model at a problem-probability `threshold`; returns the
@@ -196,8 +223,9 @@ pub fn cross_validate(
     folds: usize,
     threshold: f64,
     o: TrainOptions,
+    encoder: Option<&Arc<Encoder>>,
 ) -> (Prf, Vec<Prf>) {
-    let prep = prepare(rules, rows);
+    let prep = prepare(rules, rows, encoder.map(|e| &**e));
     let labels = labels_of(rows);
     // A fixed shuffle so folds do not follow the file's order (it is grouped by domain).
     let mut order: Vec<usize> = (0..rows.len()).collect();
@@ -220,7 +248,7 @@ pub fn cross_validate(
             .filter(|(j, _)| j % folds != k)
             .map(|(_, &i)| &prep[i])
             .collect();
-        let m = fit(&train, &labels, o);
+        let m = fit(&train, &labels, o, encoder);
         let mut prf = Prf::default();
         for (p, q) in test.iter().zip(problems(&m, &test)) {
             let d = p.decide(q, threshold as f32);

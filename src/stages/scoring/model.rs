@@ -4,8 +4,10 @@
 //!
 //! Features come in three groups (words and word pairs; character 2–5-grams of each word; the
 //! rules' evidence), each weighted by sublinear term frequency × inverse document frequency
-//! and L2-normalised on its own, so the many character n-grams do not drown the words. The fit
-//! is the exact L2-regularised optimum (L-BFGS from `argmin`), not a few passes of SGD: on
+//! and L2-normalised on its own, so the many character n-grams do not drown the words. A model
+//! trained with a sentence encoder ([`super::encoder`]) has a fourth, dense group: the text's
+//! embedding, which the caller puts in [`Feats::dense`]; the file names the encoder. The fit
+//! is the exact L2-regularised optimum ([`super::logreg`]), not a few passes of SGD: on
 //! 1,776 posts the converged fit scored +1.3 F1 over 12 epochs of AdaGrad (README, "Scoring").
 //!
 //! Contract: [`features`] is the only feature function and [`Model::vector`] the only
@@ -13,12 +15,13 @@
 //! and seed; a model file names its format and version and is refused with a clear error
 //! otherwise.
 
-use argmin::core::{CostFunction, Executor, Gradient};
-use argmin::solver::linesearch::MoreThuenteLineSearch;
-use argmin::solver::quasinewton::LBFGS;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
+
+use super::encoder::{Encoder, EncoderError};
+use super::logreg;
 
 use super::intent::{Evidence, Intent};
 use super::lexicon::CATS;
@@ -26,7 +29,8 @@ use super::text::{Kind, Tokens};
 use crate::stages::dedup::text::hash_bytes;
 
 const FORMAT: &str = "tocsin-intent-model";
-const VERSION: u32 = 2;
+/// v3 may name a sentence encoder; v2 files (without one) are still read.
+const VERSION: u32 = 3;
 /// Feature space: 2^18 hashed buckets.
 pub const BITS: u32 = 18;
 const DIM: usize = 1 << BITS;
@@ -35,6 +39,9 @@ pub const GROUPS: usize = 3;
 /// The rule-evidence group counts half as much as a text group: the rules already name the
 /// intent, the model is there for what they miss.
 const GROUP_WEIGHT: [f32; GROUPS] = [1.0, 1.0, 0.5];
+/// The encoder's embedding, when the model has one, weighs as much as a text group (its two
+/// halves, each of norm 1, scaled by this over √2).
+const DENSE_WEIGHT: f32 = 1.0;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -45,6 +52,19 @@ pub enum ModelError {
     },
     #[error("{file} is not a Tocsin intent model ({why}); train one with `tocsin train-intent`")]
     Format { file: String, why: String },
+    #[error("the intent model {file} was trained with the encoder in {dir}: {source}; put the same encoder there (README, \"Scoring\") or train the model again")]
+    Encoder {
+        file: String,
+        dir: String,
+        source: EncoderError,
+    },
+    #[error("the intent model {file} was trained with another encoder than the one in {dir} (weights {found}, expected {want}); train the model again with this one")]
+    EncoderMismatch {
+        file: String,
+        dir: String,
+        found: String,
+        want: String,
+    },
 }
 
 /// Training settings.
@@ -74,6 +94,8 @@ impl Default for TrainOptions {
 pub struct Feats {
     pub idx: Vec<u32>,
     pub ends: [usize; GROUPS],
+    /// The encoder's embedding of the text ([`Encoder::embed`]); empty without an encoder.
+    pub dense: Vec<f32>,
 }
 
 impl Feats {
@@ -90,8 +112,10 @@ pub type Vector = Vec<(u32, f32)>;
 pub struct Model {
     pub labels: Vec<Intent>,
     bias: Vec<f32>,
-    /// `labels.len()` rows of `DIM` weights.
+    /// `labels.len()` rows of `width` weights: `DIM` hashed buckets, then the dense features.
     weights: Vec<f32>,
+    width: usize,
+    encoder: Option<Arc<Encoder>>,
     /// Inverse document frequency per bucket; 0 for buckets no training post had (as a
     /// vocabulary would drop unseen terms, they must not dilute the normalisation).
     idf: Vec<f32>,
@@ -109,6 +133,16 @@ struct ModelFile {
     /// Little-endian f32, base64.
     idf: String,
     examples: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    encoder: Option<EncoderRef>,
+}
+
+/// Where the encoder a model was trained with lives, and which weights it had.
+#[derive(Serialize, Deserialize)]
+struct EncoderRef {
+    dir: String,
+    fingerprint: String,
+    dim: usize,
 }
 
 /// Hashed feature indices of one text, by group.
@@ -204,6 +238,13 @@ fn weigh(f: &Feats, idf: &[f32], sorted: &mut Vec<u32>, out: &mut Vector) {
             out[first..].iter_mut().for_each(|(_, v)| *v *= k);
         }
     }
+    let k = DENSE_WEIGHT * std::f32::consts::FRAC_1_SQRT_2;
+    out.extend(
+        f.dense
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| ((DIM + i) as u32, v * k)),
+    );
 }
 
 /// Smoothed inverse document frequency of every bucket over `docs` (0 where unseen).
@@ -239,12 +280,20 @@ impl Model {
         weigh(f, &self.idf, sorted, out);
     }
 
+    /// The sentence encoder whose embedding [`Feats::dense`] must carry, if the model has one.
+    pub fn encoder(&self) -> Option<&Arc<Encoder>> {
+        self.encoder.as_ref()
+    }
+
     /// Class probabilities for a vector, in the order of [`Model::labels`].
     pub fn predict(&self, v: &Vector) -> Vec<f32> {
         let mut z: Vec<f32> = (0..self.bias.len())
             .map(|k| {
-                let row = &self.weights[k * DIM..(k + 1) * DIM];
-                self.bias[k] + v.iter().map(|&(j, x)| x * row[j as usize]).sum::<f32>()
+                let row = &self.weights[k * self.width..(k + 1) * self.width];
+                self.bias[k]
+                    + v.iter()
+                        .map(|&(j, x)| row.get(j as usize).map_or(0.0, |w| x * w))
+                        .sum::<f32>()
             })
             .collect();
         softmax(&mut z);
@@ -261,14 +310,26 @@ impl Model {
             .sum()
     }
 
-    /// Fits a model to `examples` (features, label index into `labels`).
-    pub fn train(labels: Vec<Intent>, examples: &[(&Feats, usize)], o: TrainOptions) -> Model {
+    /// Fits a model to `examples` (features, label index into `labels`); with an `encoder`,
+    /// every example's [`Feats::dense`] must hold its embedding.
+    pub fn train(
+        labels: Vec<Intent>,
+        examples: &[(&Feats, usize)],
+        o: TrainOptions,
+        encoder: Option<Arc<Encoder>>,
+    ) -> Model {
         let idf = idf_of(examples.iter().map(|(f, _)| *f));
+        let width = DIM + encoder.as_ref().map_or(0, |e| e.dim());
         // Only buckets some training post has can get a weight (the others' gradient is the
         // penalty alone): fit over those, a few percent of the space for a brand's posts.
         let mut used: Vec<u32> = Vec::new();
-        let mut compact = vec![u32::MAX; DIM];
-        for (b, _) in idf.iter().enumerate().filter(|(_, &w)| w > 0.0) {
+        let mut compact = vec![u32::MAX; width];
+        let seen = idf
+            .iter()
+            .enumerate()
+            .filter(|(_, &w)| w > 0.0)
+            .map(|(b, _)| b);
+        for b in seen.chain(DIM..width) {
             compact[b] = used.len() as u32;
             used.push(b as u32);
         }
@@ -285,37 +346,22 @@ impl Model {
             .collect();
         let y: Vec<usize> = examples.iter().map(|(_, y)| *y).collect();
         let k = labels.len();
-        let problem = Objective {
-            x: &x,
-            y: &y,
-            k,
-            n,
-            lambda: 1.0 / o.c.max(1e-9),
-        };
-        let init = vec![0f64; k * n + k];
-        let fitted = LBFGS::new(MoreThuenteLineSearch::new(), 10)
-            .with_tolerance_grad(1e-6)
-            .ok()
-            .and_then(|solver| {
-                Executor::new(problem, solver)
-                    .configure(|s| s.param(init.clone()).max_iters(o.max_iters))
-                    .run()
-                    .ok()
-            })
-            .and_then(|r| r.state().best_param.clone());
         // A failed line search leaves the zero model: every class equally likely, which the
         // cross-validation figures would show at once.
-        let p = fitted.unwrap_or(init);
-        let mut weights = vec![0f32; k * DIM];
+        let p =
+            logreg::fit(&x, &y, k, n, o.c, o.max_iters).unwrap_or_else(|| vec![0f64; k * n + k]);
+        let mut weights = vec![0f32; k * width];
         for c in 0..k {
             for (i, &b) in used.iter().enumerate() {
-                weights[c * DIM + b as usize] = p[c * n + i] as f32;
+                weights[c * width + b as usize] = p[c * n + i] as f32;
             }
         }
         Model {
             labels,
             bias: p[k * n..].iter().map(|&b| b as f32).collect(),
             weights,
+            width,
+            encoder,
             idf,
         }
     }
@@ -330,6 +376,14 @@ impl Model {
             weights: encode(&self.weights),
             idf: encode(&self.idf),
             examples,
+            encoder: self.encoder.as_ref().map(|e| EncoderRef {
+                dir: std::path::absolute(e.dir())
+                    .unwrap_or_else(|_| e.dir().to_path_buf())
+                    .display()
+                    .to_string(),
+                fingerprint: e.fingerprint().to_string(),
+                dim: e.dim(),
+            }),
         };
         let json = serde_json::to_vec(&file).map_err(std::io::Error::other)?;
         let tmp = path.with_extension("tmp");
@@ -354,7 +408,7 @@ impl Model {
             bits: u32,
         }
         let h: Head = serde_json::from_slice(&text).map_err(|e| bad(e.to_string()))?;
-        if h.format != FORMAT || h.version != VERSION || h.bits != BITS {
+        if h.format != FORMAT || !(2..=VERSION).contains(&h.version) || h.bits != BITS {
             return Err(bad(format!(
                 "format {} v{} with {} bits; this Tocsin reads {FORMAT} v{VERSION} with {BITS}",
                 h.format, h.version, h.bits
@@ -368,13 +422,37 @@ impl Model {
             .collect::<Result<Vec<_>, _>>()?;
         let weights = decode(&m.weights).map_err(&bad)?;
         let idf = decode(&m.idf).map_err(&bad)?;
-        if weights.len() != labels.len() * DIM || idf.len() != DIM || m.bias.len() != labels.len() {
+        let width = DIM + m.encoder.as_ref().map_or(0, |e| e.dim);
+        if weights.len() != labels.len() * width || idf.len() != DIM || m.bias.len() != labels.len()
+        {
             return Err(bad("weights do not match the labels".into()));
         }
+        let encoder = match &m.encoder {
+            None => None,
+            Some(r) => {
+                let enc =
+                    Encoder::load(Path::new(&r.dir)).map_err(|source| ModelError::Encoder {
+                        file: file.clone(),
+                        dir: r.dir.clone(),
+                        source,
+                    })?;
+                if enc.fingerprint() != r.fingerprint || enc.dim() != r.dim {
+                    return Err(ModelError::EncoderMismatch {
+                        file,
+                        dir: r.dir.clone(),
+                        found: enc.fingerprint().to_string(),
+                        want: r.fingerprint.clone(),
+                    });
+                }
+                Some(Arc::new(enc))
+            }
+        };
         Ok(Model {
             labels,
             bias: m.bias,
             weights,
+            width,
+            encoder,
             idf,
         })
     }
@@ -396,72 +474,6 @@ fn decode(s: &str) -> Result<Vec<f32>, String> {
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())
-}
-
-/// Summed log-loss of the softmax model plus `lambda / 2 · |w|²` (biases unpenalised), over
-/// parameters laid out as `k` rows of `n` weights (the used buckets), then `k` biases.
-struct Objective<'a> {
-    x: &'a [Vector],
-    y: &'a [usize],
-    k: usize,
-    n: usize,
-    lambda: f64,
-}
-
-impl Objective<'_> {
-    fn eval(&self, p: &[f64], mut grad: Option<&mut [f64]>) -> f64 {
-        let (k, n) = (self.k, self.n);
-        let bias = k * n;
-        let mut z = vec![0f64; k];
-        let mut loss = 0.0;
-        for (v, &y) in self.x.iter().zip(self.y) {
-            for (c, zc) in z.iter_mut().enumerate() {
-                let row = &p[c * n..(c + 1) * n];
-                *zc = p[bias + c]
-                    + v.iter()
-                        .map(|&(j, x)| f64::from(x) * row[j as usize])
-                        .sum::<f64>();
-            }
-            let max = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            let lse = max + z.iter().map(|zc| (zc - max).exp()).sum::<f64>().ln();
-            loss += lse - z[y];
-            if let Some(g) = grad.as_deref_mut() {
-                for (c, zc) in z.iter().enumerate() {
-                    let err = (zc - lse).exp() - f64::from(u8::from(c == y));
-                    g[bias + c] += err;
-                    for &(j, x) in v {
-                        g[c * n + j as usize] += err * f64::from(x);
-                    }
-                }
-            }
-        }
-        let w = &p[..bias];
-        loss += 0.5 * self.lambda * w.iter().map(|w| w * w).sum::<f64>();
-        if let Some(g) = grad {
-            for (g, w) in g.iter_mut().zip(w) {
-                *g += self.lambda * w;
-            }
-        }
-        loss
-    }
-}
-
-impl CostFunction for Objective<'_> {
-    type Param = Vec<f64>;
-    type Output = f64;
-    fn cost(&self, p: &Vec<f64>) -> Result<f64, argmin::core::Error> {
-        Ok(self.eval(p, None))
-    }
-}
-
-impl Gradient for Objective<'_> {
-    type Param = Vec<f64>;
-    type Gradient = Vec<f64>;
-    fn gradient(&self, p: &Vec<f64>) -> Result<Vec<f64>, argmin::core::Error> {
-        let mut g = vec![0f64; p.len()];
-        self.eval(p, Some(&mut g));
-        Ok(g)
-    }
 }
 
 fn softmax(z: &mut [f32]) {
@@ -545,6 +557,7 @@ mod tests {
             vec![Intent::Other, Intent::Complaint],
             &examples,
             TrainOptions::default(),
+            None,
         );
         assert!(prob(&m, "lost my parcel") > 0.7);
         assert!(prob(&m, "lovely") < 0.3);
