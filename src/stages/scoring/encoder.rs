@@ -17,6 +17,8 @@
 //! dependencies in; its ids were checked against `tokenizers` (tests, and README).
 
 use rustc_hash::FxHashMap;
+
+use super::model::softmax;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 
@@ -381,16 +383,6 @@ fn layer_norm(x: &mut [f32], n: &Norm, eps: f32) {
             *v = (*v - mean) * inv * g + b;
         }
     }
-}
-
-fn softmax(z: &mut [f32]) {
-    let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in z.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    z.iter_mut().for_each(|v| *v /= sum);
 }
 
 fn normalise(v: &mut [f32]) {

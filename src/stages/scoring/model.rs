@@ -476,7 +476,8 @@ fn decode(s: &str) -> Result<Vec<f32>, String> {
         .collect())
 }
 
-fn softmax(z: &mut [f32]) {
+/// In place, over `z`'s values (shared with the encoder's attention).
+pub(super) fn softmax(z: &mut [f32]) {
     let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0.0;
     for x in z.iter_mut() {
