@@ -1,10 +1,14 @@
 //! The docker-compose stack, checked without a Docker engine: the file parses as YAML, every
 //! service names a real, pinned image and the ports users expect, the files it mounts exist, and
 //! the services point at each other consistently (Prometheus → Tocsin and Alertmanager, Grafana
-//! → Prometheus, topics created = topics the production pipeline uses).
+//! → Prometheus, topics created = topics the production pipeline uses). Compose's own parser
+//! (Debian's `docker-compose`, which needs no engine for `config`) then validates it against
+//! the Compose schema, and `promtool` the Prometheus config it mounts with the rules it loads.
 
+use crate::common;
 use serde_norway::Value;
 use std::path::Path;
+use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
@@ -141,4 +145,80 @@ fn services_point_at_each_other() {
             "topic {t} is not created: {created}"
         );
     }
+}
+
+/// `docker-compose config` resolves the file with Compose's own loader and schema: unknown keys,
+/// wrong types and services that depend on missing ones are errors. A copy with a misspelt key
+/// must be refused, so this check can fail.
+#[test]
+fn docker_compose_validates_the_file() {
+    if !common::installed("docker-compose", "docker-compose") {
+        return;
+    }
+    let config = |dir: &Path, file: &str| {
+        Command::new("docker-compose")
+            .args(["--ansi", "never", "-f", file, "config", "--services"])
+            .current_dir(dir)
+            .output()
+            .expect("run docker-compose")
+    };
+    let out = config(Path::new(ROOT), "docker-compose.yml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "docker-compose config: {stderr}");
+    let mut services: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    services.sort();
+    assert_eq!(
+        services,
+        [
+            "alertmanager",
+            "grafana",
+            "kafka",
+            "prometheus",
+            "simulator",
+            "tocsin",
+            "topics"
+        ]
+    );
+
+    let text = std::fs::read_to_string(Path::new(ROOT).join("docker-compose.yml")).unwrap();
+    let typo = text.replacen("  prometheus:\n", "  prometheus:\n    imagee: typo\n", 1);
+    assert_ne!(typo, text, "the prometheus service moved: update this test");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("docker-compose.yml"), typo).unwrap();
+    let out = config(dir.path(), "docker-compose.yml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("imagee"),
+        "a misspelt key must be refused: {stderr}"
+    );
+}
+
+/// The Prometheus of the stack loads `deploy/prometheus.yml` and, through it, the rules: with
+/// the rules' path inside the image pointed at `deploy/rules/`, `promtool check config` checks
+/// both (unknown fields, scrape and alerting blocks, every rule).
+#[test]
+fn the_stacks_prometheus_config_passes_promtool() {
+    if !common::installed("promtool", "prometheus") {
+        return;
+    }
+    let text = std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus.yml")).unwrap();
+    let inside = "/etc/prometheus/rules/tocsin.yml";
+    assert!(text.contains(inside), "rule_files moved: update this test");
+    let here = Path::new(ROOT).join("deploy/rules/tocsin.yml");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(&cfg, text.replace(inside, &here.display().to_string())).unwrap();
+    let out = common::run_ok(
+        Command::new("promtool")
+            .arg("check")
+            .arg("config")
+            .arg(&cfg),
+    );
+    assert!(
+        out.contains("SUCCESS") && out.contains("rules found"),
+        "{out}"
+    );
 }

@@ -16,7 +16,7 @@
 
 use std::collections::VecDeque;
 
-use crate::prefetch::prefetch;
+use crate::prefetch::{huge_table, prefetch};
 
 /// Slots per band bucket: a bucket is one 64-byte cache line, so a lookup costs one read.
 /// Wide buckets rarely overflow (a text too short for bands has a single key to lose).
@@ -48,7 +48,7 @@ impl BandTable {
     pub fn new(slots: usize, max_entries: usize) -> Self {
         let need = usize::BITS - max_entries.max(2).saturating_sub(1).leading_zeros();
         BandTable {
-            buckets: vec![Bucket([0; WAYS]); slots.div_ceil(WAYS).max(1)],
+            buckets: huge_table(slots.div_ceil(WAYS).max(1), Bucket([0; WAYS])),
             seq_bits: need.clamp(16, 28),
         }
     }
@@ -273,7 +273,10 @@ impl IdTable {
         // answer).
         let need = u64::BITS - (2 * capacity.max(2) as u64).leading_zeros();
         IdTable {
-            slots: vec![0; ((capacity as f64 * Self::SLOTS_PER_ENTRY) as usize).max(8)],
+            slots: huge_table(
+                ((capacity as f64 * Self::SLOTS_PER_ENTRY) as usize).max(8),
+                0,
+            ),
             used: 0,
             seq_bits: need.clamp(8, 32),
         }

@@ -105,32 +105,31 @@ fn copies_are_found_after_the_index_grows() {
     assert!(missed * 1000 < n, "{missed} of {n} copies missed");
 }
 
+/// Feeds 200 distinct texts, one a second, and runs `check` after each.
+fn feed_distinct(s: &mut Shard, check: impl Fn(&Shard)) {
+    for i in 0..200 {
+        let id = i.to_string();
+        s.observe(input(
+            &id,
+            i * 1000,
+            &format!("distinct text number {i} words here"),
+        ));
+        check(s);
+    }
+}
+
 #[test]
 fn window_and_capacity_bound_the_state() {
+    // Capped at 50 entries: never more, the oldest evicted.
     let mut s = Shard::new(ShardSettings {
         max_entries: 50,
         ..settings()
     });
-    for i in 0..200 {
-        let id = i.to_string();
-        s.observe(input(
-            &id,
-            i * 1000,
-            &format!("distinct text number {i} words here"),
-        ));
-        assert!(s.len() <= 50);
-    }
+    feed_distinct(&mut s, |s| assert!(s.len() <= 50));
     assert!(s.counts.evicted > 0);
-    // 60 s window at one mention per second: about 60 remembered, capped at 50.
+    // A 60 s window at one mention per second, under the cap of 1000: about 60 remembered.
     let mut s = Shard::new(settings());
-    for i in 0..200 {
-        let id = i.to_string();
-        s.observe(input(
-            &id,
-            i * 1000,
-            &format!("distinct text number {i} words here"),
-        ));
-    }
+    feed_distinct(&mut s, |_| {});
     assert!((60..=62).contains(&s.len()), "{}", s.len());
     assert!(s.counts.expired > 100);
     // Late mentions are unique and not remembered.

@@ -2,8 +2,11 @@
 //! entries go (expiry by event time, eviction at the cap). None of it decides a status; it keeps
 //! the tables [`Shard`]'s lookups read consistent with the entries.
 
+use std::collections::VecDeque;
+
 use super::{text_keys, Shard, BANDED, DUPLICATE, RUN, TEXT_KEYED};
 use crate::clock::Millis;
+use crate::prefetch::advise_huge_pages;
 use crate::stages::dedup::index::{BandTable, IdTable};
 use crate::stages::dedup::text::{bands_of, BANDS};
 
@@ -37,11 +40,18 @@ impl Shard {
         (cap * 2).max(1024).min(self.cfg.max_entries.max(2))
     }
 
-    /// Grows the entry ring and rebuilds the id index for the new capacity.
+    /// Grows the entry ring and rebuilds the id index for the new capacity. The ring moves to
+    /// a fresh allocation advised huge before the entries are copied in (a reallocation in
+    /// place would keep the small pages of what was already written).
     pub(super) fn grow(&mut self) {
-        let target = self.next_capacity(self.entries.capacity());
-        self.entries
-            .reserve_exact(target.saturating_sub(self.entries.len()).max(1));
+        let target = self
+            .next_capacity(self.entries.capacity())
+            .max(self.entries.len() + 1);
+        let mut ring = Vec::with_capacity(target);
+        advise_huge_pages(ring.spare_capacity_mut());
+        ring.extend(self.entries.drain(..));
+        // O(1): the vector's buffer becomes the ring's.
+        self.entries = VecDeque::from(ring);
         self.rebuild_ids();
     }
 
