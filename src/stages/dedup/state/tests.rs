@@ -263,7 +263,13 @@ mod properties {
             let mut s = Shard::new(settings(1000));
             observe(&mut s, "a", 0, &a);
             let info = observe(&mut s, "b", 1, &b);
-            if sa != sb && j <= 0.65 - 0.15 {
+            // A sketch of at most FP_LEN words and pairs holds them all, and the comparison is
+            // exact but for 16-bit fingerprint aliases: an invariant. Longer texts are compared
+            // on the FP_LEN smallest hashes of their union (bottom-k), an estimate that at
+            // j = 0.5 reaches the threshold for a few pairs in a thousand: a rate, measured on
+            // real tweets by the quality evaluation (0.096 % false merges), not an invariant.
+            let complete = |t: &str| Sketch::of(t).shingles as usize <= FP_LEN;
+            if sa != sb && j <= 0.65 - 0.15 && complete(&a) && complete(&b) {
                 prop_assert_eq!(info.status, DedupStatus::Unique, "j = {}", j);
             }
         }
