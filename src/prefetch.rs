@@ -29,8 +29,7 @@ pub fn prefetch<T>(p: &T) {
     }
 }
 
-/// Below this a table gains nothing from huge pages (it spans a handful of 4 KiB pages'
-/// worth of TLB entries, or less than one huge page).
+/// One huge page: a smaller table holds no aligned 2 MiB run, so advice could not change it.
 const HUGE_PAGE: usize = 2 << 20;
 
 /// Asks Linux to back the not-yet-touched memory `region` with transparent huge pages when it
@@ -92,28 +91,26 @@ mod tests {
         // The middle: madvise splits the mapping at page boundaries, and the allocation's
         // first page also holds the allocator's header, so it is not advised.
         let at = v.as_ptr() as usize + std::mem::size_of_val(v.as_slice()) / 2;
+        // A mapping's header line starts with its range, `start-end` in hex; its `VmFlags:`
+        // line follows.
+        let range = |line: &str| {
+            let (a, b) = line.split(' ').next()?.split_once('-')?;
+            Some((
+                usize::from_str_radix(a, 16).ok()?,
+                usize::from_str_radix(b, 16).ok()?,
+            ))
+        };
         let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
         let mut inside = false;
         let mut flags = None;
         for line in smaps.lines() {
-            if let Some((range, _)) = line.split_once(' ') {
-                if let Some((a, b)) = range.split_once('-') {
-                    if let (Ok(a), Ok(b)) =
-                        (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
-                    {
-                        inside = a <= at && at < b;
-                        continue;
-                    }
-                }
-            }
-            if inside {
-                if let Some(f) = line.strip_prefix("VmFlags:") {
-                    flags = Some(f.to_string());
-                }
+            if let Some((a, b)) = range(line) {
+                inside = a <= at && at < b;
+            } else if let Some(f) = line.strip_prefix("VmFlags:").filter(|_| inside) {
+                flags = Some(f.to_string());
             }
         }
         let flags = flags.expect("the table's mapping is in /proc/self/smaps");
         assert!(flags.split_whitespace().any(|f| f == "hg"), "{flags}");
-        drop(v);
     }
 }
