@@ -12,9 +12,13 @@ use std::process::Command;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
+/// A file of the project, by its path from the root.
+fn read(path: &str) -> String {
+    std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
 fn yaml(path: &str) -> Value {
-    let text = std::fs::read_to_string(Path::new(ROOT).join(path)).unwrap();
-    serde_norway::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+    serde_norway::from_str(&read(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 fn service<'a>(compose: &'a Value, name: &str) -> &'a Value {
@@ -85,7 +89,7 @@ fn compose_names_real_images_ports_and_existing_files() {
         .strip_prefix("/etc/tocsin/")
         .expect("the Dockerfile copies pipelines/ to /etc/tocsin/pipelines");
     assert!(Path::new(ROOT).join(inside).exists(), "{inside}");
-    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("Dockerfile")).unwrap();
+    let dockerfile = read("Dockerfile");
     assert!(dockerfile.contains("COPY pipelines /etc/tocsin/pipelines"));
 }
 
@@ -183,7 +187,7 @@ fn docker_compose_validates_the_file() {
         ]
     );
 
-    let text = std::fs::read_to_string(Path::new(ROOT).join("docker-compose.yml")).unwrap();
+    let text = read("docker-compose.yml");
     let typo = text.replacen("  prometheus:\n", "  prometheus:\n    imagee: typo\n", 1);
     assert_ne!(typo, text, "the prometheus service moved: update this test");
     let dir = tempfile::tempdir().unwrap();
@@ -204,7 +208,7 @@ fn the_stacks_prometheus_config_passes_promtool() {
     if !common::installed("promtool", "prometheus") {
         return;
     }
-    let text = std::fs::read_to_string(Path::new(ROOT).join("deploy/prometheus.yml")).unwrap();
+    let text = read("deploy/prometheus.yml");
     let inside = "/etc/prometheus/rules/tocsin.yml";
     assert!(text.contains(inside), "rule_files moved: update this test");
     let here = Path::new(ROOT).join("deploy/rules/tocsin.yml");
