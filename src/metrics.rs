@@ -37,6 +37,7 @@ pub mod names {
     pub const UP: &str = "tocsin_pipeline_up";
     pub const DEDUP_EVENTS: &str = "tocsin_dedup_events_total";
     pub const DEDUP_LATE_EVENTS: &str = "tocsin_dedup_late_events_total";
+    pub const DEDUP_CANDIDATES: &str = "tocsin_dedup_candidates_total";
     pub const DEDUP_EVICTIONS: &str = "tocsin_dedup_evictions_total";
     pub const DEDUP_STATE_ENTRIES: &str = "tocsin_dedup_state_entries";
     pub const DEDUP_STATE_BYTES: &str = "tocsin_dedup_state_bytes";
@@ -106,6 +107,7 @@ pub mod names {
         UP,
         DEDUP_EVENTS,
         DEDUP_LATE_EVENTS,
+        DEDUP_CANDIDATES,
         DEDUP_EVICTIONS,
         DEDUP_STATE_ENTRIES,
         DEDUP_STATE_BYTES,
@@ -206,6 +208,7 @@ pub struct Metrics {
     pub up: IntGauge,
     pub dedup_events: IntCounterVec,
     pub dedup_late_events: IntCounter,
+    pub dedup_candidates: IntCounter,
     pub dedup_evictions: IntCounterVec,
     pub dedup_state_entries: IntGaugeVec,
     pub dedup_state_bytes: IntGaugeVec,
@@ -352,6 +355,7 @@ impl Metrics {
             channel_queued_batches: gauge_vec(&registry, CHANNEL_QUEUED_BATCHES, "Batches waiting in a bounded channel between two tasks.", &["channel"]),
             dedup_events: counter(&registry, DEDUP_EVENTS, "Mentions by dedup status (unique, exact, repost, near).", &["status"]),
             dedup_late_events: int_counter(&registry, DEDUP_LATE_EVENTS, "Mentions older than the dedup window behind the newest one: passed as unique, not remembered."),
+            dedup_candidates: int_counter(&registry, DEDUP_CANDIDATES, "Remembered texts the text tiers compared a mention with (band-index candidates); per dedup event, the lookup cost."),
             dedup_evictions: counter(&registry, DEDUP_EVICTIONS, "Remembered mentions dropped from dedup state, by reason (expired, capacity).", &["reason"]),
             dedup_state_entries: gauge_vec(&registry, DEDUP_STATE_ENTRIES, "Mentions remembered by a dedup shard.", &["shard"]),
             dedup_state_bytes: gauge_vec(&registry, DEDUP_STATE_BYTES, "Estimated heap bytes held by a dedup shard.", &["shard"]),

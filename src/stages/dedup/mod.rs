@@ -172,6 +172,7 @@ impl DedupStage {
                 .with_label_values(&["capacity"])
                 .inc_by(c.evicted);
             m.dedup_late_events.inc_by(c.late);
+            m.dedup_candidates.inc_by(c.candidates);
         }
     }
 }

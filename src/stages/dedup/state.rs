@@ -52,6 +52,8 @@ pub struct ShardCounts {
     pub expired: u64,
     pub evicted: u64,
     pub late: u64,
+    /// Remembered texts compared with a new one (the band index's candidates).
+    pub candidates: u64,
 }
 
 /// Entries whose index slots a rebuild requests from memory together.
@@ -419,7 +421,7 @@ impl Shard {
 
     /// An entry with the same text (`true`), else the best near-duplicate at or above the
     /// threshold (`false`).
-    fn find_text(&self, sk: &Sketch) -> Option<(u64, bool)> {
+    fn find_text(&mut self, sk: &Sketch) -> Option<(u64, bool)> {
         if sk.tokens == 0 {
             return None;
         }
@@ -429,15 +431,17 @@ impl Shard {
         let same =
             |e: &Entry| e.shingles == shingles && e.fps_len == sk.fps.len && e.fps == sk.fps.v;
         if sk.content < self.cfg.near_min_tokens.max(1) {
-            let mut found = None;
+            let (mut found, mut n) = (None, 0);
             for key in text_keys(fps, shingles) {
                 self.bands.candidates(key, front, len, |s| {
+                    n += 1;
                     let e = &self.entries[(s - front) as usize];
                     if e.flags & TEXT_KEYED != 0 && same(e) && found.is_none_or(|f| s < f) {
                         found = Some(s);
                     }
                 });
             }
+            self.counts.candidates += n;
             return found.map(|s| (s, true));
         }
         // With a large window every bucket and every candidate entry is a miss to main
@@ -482,6 +486,7 @@ impl Shard {
                 best = Some((j, is_same, s));
             }
         }
+        self.counts.candidates += n as u64;
         best.map(|(_, same, s)| (s, same))
     }
 

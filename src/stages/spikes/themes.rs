@@ -22,44 +22,121 @@
 //! - The terms come from the redacted text and exclude numbers, so no card or account number
 //!   becomes a theme. They are not metric labels (free text), only incident dimensions.
 
-use rustc_hash::FxHashMap;
+use std::sync::OnceLock;
 
-use crate::stages::dedup::text::{for_each_token, is_stopword_hash, word_hash};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::stages::dedup::text::{for_each_token, for_each_token_in, is_stopword_hash, word_hash};
 
 /// Seen this many times (after decay) before the term's text is kept.
 pub const NAME_AT: u32 = 3;
 /// Distinct terms taken from one mention.
 const MAX_TERMS: usize = 24;
 
-/// A content term's hash, or `None` for stopwords, numbers and one- and two-letter tokens.
-fn term(t: &str) -> Option<u64> {
-    if t.len() < 3 || t.chars().nth(2).is_none() || t.chars().all(char::is_numeric) {
+/// Words that say nothing about what a spike is about, beyond the function words dedup
+/// already leaves out ([`is_stopword_hash`]): adverbs of time and degree, prepositions,
+/// auxiliaries, pronouns, greetings and the clock words of "since this morning", in the
+/// languages of the reply templates but Icelandic. Without them a French outage was
+/// labelled "depuis chaque fois" ("since each time"). Words that can name a problem stay
+/// terms, even where general stop lists (the ISO lists of the `stop-words` crate, say) drop
+/// them: "down", "working", "problem", "back", "mal" (Spanish "badly"); so do words that are
+/// fillers in one language and things in another ("car", "door", "hat").
+const FILLER_WORDS: &str = "\
+    since still already even ever never always every each today tonight yesterday tomorrow \
+    morning evening night week weeks hour hours minute minutes day days time times anymore \
+    really literally actually anyone someone something anything everything nothing everyone \
+    because though although while until after before during without within through around \
+    like well lol omg wtf guys keep keeps going gonna wanna trying tried try want need needs \
+    make made know think seems seem say said tell told lets let being whats theres isnt \
+    doesnt didnt wont cannot ive ill youve weve theyre hello \
+    depuis chaque fois plus encore toujours jamais déjà deja aussi très tres trop bien tout \
+    tous toute toutes rien chez avant après apres pendant vers contre entre sous matin soir \
+    aujourd hui demain hier heure heures minute jour jours semaine maintenant vraiment quand \
+    comme alors donc parce puis même autre autres quelqu quelque fait faire être etre \
+    avoir suis êtes sommes ont avez avons était etait été ete peut peux veux faut merci bonjour \
+    svp stp ça cela ceci celui celle leur leurs notre votre nos vos moi toi lui eux \
+    seit immer noch schon wieder nie jetzt heute gestern morgen abend stunden stunde minuten \
+    tag tage woche sehr auch nur doch eben bitte danke hallo kann können kannst geht gibt \
+    habe haben bist waren wird werden wurde sich uns euch ihm ihn ihnen diese \
+    dieser dieses denn weil wenn dass als also alle alles etwas nichts jemand warum wieso \
+    gerade seit \
+    desde cada vez veces todavía todavia aún aun siempre nunca hoy ayer mañana manana tarde \
+    noche horas hora minutos día dia días dias semana ahora también tambien solo sólo otra \
+    otro otros todo todos toda todas nada algo alguien porque cuando como donde esta este esto \
+    estos estas eso ese esa hay hace estoy está están estan estar ser soy fue tengo tiene \
+    tienen puedo puede gracias hola favor sin entre hasta sobre durante antes después despues \
+    mas \
+    vezes ainda sempre hoje ontem amanhã amanha manhã manha noite dia agora muito também só \
+    outra outro alguém alguem quando onde isso isto esse essa estão estao estou sou foi tenho \
+    tem têm posso pode obrigado obrigada olá ola favor sem até depois mais já \
+    ogni volta volte ancora mai già gia oggi ieri domani mattina sera notte ore ora minuti \
+    giorno giorni settimana adesso molto anche altra altro tutto tutti tutta tutte niente \
+    qualcosa qualcuno perché perche quando come dove questa questo quello quella sto sta \
+    stanno essere era stato hai hanno posso può puo grazie ciao senza tra fra fino sopra \
+    prima dopo più piu \
+    sinds elke keer weer nog steeds altijd nooit vandaag gisteren ochtend avond nacht uur \
+    uren minuten dagen week erg ook alleen andere alles iets niets iemand waarom omdat \
+    wanneer als hoe waar deze dit die ben bent heeft hebben kan kunnen wordt worden werd \
+    bedankt dank hallo zonder tussen tot over tijdens bij naar uit \
+    уже еще ещё всегда никогда сегодня вчера завтра утра утром вечером часа часов минут день \
+    дня дней неделю сейчас очень тоже также только все всё ничего что это как когда где \
+    почему потому если или для без при меня мне мой моя наш ваш его её их они так там тут вот";
+
+fn fillers() -> &'static FxHashSet<u64> {
+    static SET: OnceLock<FxHashSet<u64>> = OnceLock::new();
+    SET.get_or_init(|| {
+        let mut set = FxHashSet::default();
+        for_each_token(FILLER_WORDS, |t| {
+            set.insert(word_hash(t));
+        });
+        set
+    })
+}
+
+/// Whether a token hash ([`word_hash`]) is a function or filler word: never a theme.
+fn is_filler_hash(h: u64) -> bool {
+    is_stopword_hash(h) || fillers().contains(&h)
+}
+
+/// A content term's hash, or `None` for function and filler words, numbers and words of one
+/// or two letters as written (`raw`: "app" is a term though its token is "ap").
+fn term(token: &str, raw: &str) -> Option<u64> {
+    if raw.chars().nth(2).is_none() || token.chars().all(char::is_numeric) {
         return None;
     }
-    let h = word_hash(t);
-    (!is_stopword_hash(h)).then_some(h)
+    let h = word_hash(token);
+    (!is_filler_hash(h)).then_some(h)
 }
 
-/// The hash terms are known by (the dedup token hash, so stopwords are checked for free).
+/// The hash a term is known by: that of its dedup token ("App", "app" and "appp" are one
+/// term), so dedup's hashes of a mention's words are terms as they are.
 pub fn term_hash(t: &str) -> u64 {
-    word_hash(t)
+    let mut h = None;
+    for_each_token(t, |tok| {
+        h.get_or_insert_with(|| word_hash(tok));
+    });
+    h.unwrap_or_else(|| word_hash(t))
 }
 
-/// Calls `f` once per distinct content term of `text`, with its hash, in text order.
+/// Calls `f` once per distinct content term of `text`, with its hash and its name (the word
+/// as first written, lowercased: "error", not the token "eror"), in text order.
 pub fn for_each_term(text: &str, mut f: impl FnMut(u64, &str)) {
     let mut seen = [0u64; MAX_TERMS];
     let mut n = 0;
-    for_each_token(text, |t| {
+    let mut name = String::new();
+    for_each_token_in(text, |t, raw| {
         if n == MAX_TERMS {
             return;
         }
-        let Some(h) = term(t) else { return };
+        let Some(h) = term(t, raw) else { return };
         if seen[..n].contains(&h) {
             return;
         }
         seen[n] = h;
         n += 1;
-        f(h, t);
+        name.clear();
+        name.extend(raw.chars().flat_map(char::to_lowercase));
+        f(h, &name);
     });
 }
 
@@ -102,7 +179,12 @@ impl ThemeSketch {
     pub fn observe_hashes(&mut self, hashes: &[u64], text: &str, out: &mut Vec<usize>) {
         self.total = self.total.saturating_add(1);
         let mut unnamed = false;
-        for &h in hashes.iter().take(MAX_TERMS) {
+        // Dedup's terms leave out its function words only: fillers would take counters.
+        for &h in hashes
+            .iter()
+            .take(MAX_TERMS)
+            .filter(|&&h| !fillers().contains(&h))
+        {
             let c = self.counts.entry(h).or_insert(0);
             *c += 1;
             if *c == NAME_AT {
@@ -231,6 +313,41 @@ mod tests {
             "carried by every mention: {wanted:?}"
         );
         assert!(s.counts.len() <= 2 * 64 + 1);
+    }
+
+    fn terms_of(text: &str) -> Vec<String> {
+        let mut v = Vec::new();
+        for_each_term(text, |_, t| v.push(t.to_string()));
+        v
+    }
+
+    #[test]
+    fn filler_words_are_not_terms_and_problem_words_are() {
+        assert_eq!(
+            terms_of("panne chez Acme ? l'appli ne marche plus depuis ce matin, elle plante à chaque fois"),
+            ["panne", "acme", "appli", "marche", "plante"]
+        );
+        assert_eq!(
+            terms_of("seit heute morgen geht die App nicht, immer noch Fehler"),
+            ["app", "fehler"]
+        );
+        assert_eq!(
+            terms_of("la app funciona mal desde hoy, todavía no puedo entrar"),
+            ["app", "funciona", "mal", "entrar"]
+        );
+        assert_eq!(
+            terms_of("site still down since this morning, app not working, every time an error"),
+            ["site", "down", "app", "working", "error"]
+        );
+        // Dedup's hashes go through the same filter: a filler never takes a counter.
+        let mut s = ThemeSketch::new(16);
+        let text = "depuis ce matin toujours panne";
+        s.observe_hashes(
+            &crate::stages::dedup::text::Sketch::of(text).content_hashes,
+            text,
+            &mut Vec::new(),
+        );
+        assert_eq!(s.counts.len(), 1, "only \"panne\" is counted");
     }
 
     #[test]
