@@ -279,17 +279,20 @@ impl std::hash::Hasher for PassThrough {
     }
 }
 
-type HashSet64 = std::collections::HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
+pub type HashSet64 = std::collections::HashSet<u64, std::hash::BuildHasherDefault<PassThrough>>;
+
+/// The [`word_hash`]es of the tokens of a whitespace-separated word list.
+pub fn word_hash_set(words: &str) -> HashSet64 {
+    let mut set = HashSet64::default();
+    for_each_token(words, |t| {
+        set.insert(word_hash(t));
+    });
+    set
+}
 
 fn stopwords() -> &'static HashSet64 {
     static SET: std::sync::OnceLock<HashSet64> = std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        let mut set = HashSet64::default();
-        for_each_token(STOPWORDS, |t| {
-            set.insert(word_hash(t));
-        });
-        set
-    })
+    SET.get_or_init(|| word_hash_set(STOPWORDS))
 }
 
 /// Fingerprint of a shingle hash: its top 16 bits (so fingerprints sort like the hashes).

@@ -24,9 +24,11 @@
 
 use std::sync::OnceLock;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use crate::stages::dedup::text::{for_each_token, for_each_token_in, is_stopword_hash, word_hash};
+use crate::stages::dedup::text::{
+    for_each_token, for_each_token_in, is_stopword_hash, word_hash, word_hash_set, HashSet64,
+};
 
 /// Seen this many times (after decay) before the term's text is kept.
 pub const NAME_AT: u32 = 3;
@@ -82,15 +84,9 @@ const FILLER_WORDS: &str = "\
     дня дней неделю сейчас очень тоже также только все всё ничего что это как когда где \
     почему потому если или для без при меня мне мой моя наш ваш его её их они так там тут вот";
 
-fn fillers() -> &'static FxHashSet<u64> {
-    static SET: OnceLock<FxHashSet<u64>> = OnceLock::new();
-    SET.get_or_init(|| {
-        let mut set = FxHashSet::default();
-        for_each_token(FILLER_WORDS, |t| {
-            set.insert(word_hash(t));
-        });
-        set
-    })
+fn fillers() -> &'static HashSet64 {
+    static SET: OnceLock<HashSet64> = OnceLock::new();
+    SET.get_or_init(|| word_hash_set(FILLER_WORDS))
 }
 
 /// Whether a token hash ([`word_hash`]) is a function or filler word: never a theme.
