@@ -36,7 +36,7 @@ pub const NAME_AT: u32 = 3;
 const MAX_TERMS: usize = 24;
 
 /// Words that say nothing about what a spike is about, beyond the function words dedup
-/// already leaves out ([`is_stopword_hash`]): adverbs of time and degree, prepositions,
+/// already leaves out ([`is_stopword_hash`], not repeated here): adverbs of time and degree, prepositions,
 /// auxiliaries, pronouns, greetings and the clock words of "since this morning", in the
 /// languages of the reply templates but Icelandic. Without them a French outage was
 /// labelled "depuis chaque fois" ("since each time"). Words that can name a problem stay
@@ -44,42 +44,42 @@ const MAX_TERMS: usize = 24;
 /// them: "down", "working", "problem", "back", "mal" (Spanish "badly"); so do words that are
 /// fillers in one language and things in another ("car", "door", "hat").
 const FILLER_WORDS: &str = "\
-    since still already even ever never always every each today tonight yesterday tomorrow \
+    since already even ever never always every each today tonight yesterday tomorrow \
     morning evening night week weeks hour hours minute minutes day days time times anymore \
     really literally actually anyone someone something anything everything nothing everyone \
     because though although while until after before during without within through around \
     like well lol omg wtf guys keep keeps going gonna wanna trying tried try want need needs \
-    make made know think seems seem say said tell told lets let being whats theres isnt \
-    doesnt didnt wont cannot ive ill youve weve theyre hello \
+    make made know think seems seem say said tell told lets let whats theres isnt \
+    doesnt didnt wont cannot youve weve theyre hello \
     depuis chaque fois plus encore toujours jamais déjà deja aussi très tres trop bien tout \
     tous toute toutes rien chez avant après apres pendant vers contre entre sous matin soir \
     aujourd hui demain hier heure heures minute jour jours semaine maintenant vraiment quand \
     comme alors donc parce puis même autre autres quelqu quelque fait faire être etre \
     avoir suis êtes sommes ont avez avons était etait été ete peut peux veux faut merci bonjour \
-    svp stp ça cela ceci celui celle leur leurs notre votre nos vos moi toi lui eux \
+    svp stp ça cela ceci celui celle leur leurs notre votre nos vos moi toi eux \
     seit immer noch schon wieder nie jetzt heute gestern morgen abend stunden stunde minuten \
     tag tage woche sehr auch nur doch eben bitte danke hallo kann können kannst geht gibt \
     habe haben bist waren wird werden wurde sich uns euch ihm ihn ihnen diese \
-    dieser dieses denn weil wenn dass als also alle alles etwas nichts jemand warum wieso \
-    gerade seit \
+    dieser dieses weil wenn als alle alles etwas nichts jemand warum wieso \
+    gerade \
     desde cada vez veces todavía todavia aún aun siempre nunca hoy ayer mañana manana tarde \
     noche horas hora minutos día dia días dias semana ahora también tambien solo sólo otra \
     otro otros todo todos toda todas nada algo alguien porque cuando como donde esta este esto \
     estos estas eso ese esa hay hace estoy está están estan estar ser soy fue tengo tiene \
     tienen puedo puede gracias hola favor sin entre hasta sobre durante antes después despues \
-    mas \
+    \
     vezes ainda sempre hoje ontem amanhã amanha manhã manha noite dia agora muito também só \
     outra outro alguém alguem quando onde isso isto esse essa estão estao estou sou foi tenho \
-    tem têm posso pode obrigado obrigada olá ola favor sem até depois mais já \
+    tem têm posso pode obrigado obrigada olá ola favor sem até depois já \
     ogni volta volte ancora mai già gia oggi ieri domani mattina sera notte ore ora minuti \
     giorno giorni settimana adesso molto anche altra altro tutto tutti tutta tutte niente \
     qualcosa qualcuno perché perche quando come dove questa questo quello quella sto sta \
     stanno essere era stato hai hanno posso può puo grazie ciao senza tra fra fino sopra \
     prima dopo più piu \
     sinds elke keer weer nog steeds altijd nooit vandaag gisteren ochtend avond nacht uur \
-    uren minuten dagen week erg ook alleen andere alles iets niets iemand waarom omdat \
-    wanneer als hoe waar deze dit die ben bent heeft hebben kan kunnen wordt worden werd \
-    bedankt dank hallo zonder tussen tot over tijdens bij naar uit \
+    uren minuten dagen week erg alleen andere alles iets niets iemand waarom omdat \
+    wanneer als hoe waar deze dit bent heeft hebben kan kunnen wordt worden werd \
+    bedankt dank hallo zonder tussen tot tijdens bij naar uit \
     уже еще ещё всегда никогда сегодня вчера завтра утра утром вечером часа часов минут день \
     дня дней неделю сейчас очень тоже также только все всё ничего что это как когда где \
     почему потому если или для без при меня мне мой моя наш ваш его её их они так там тут вот";
