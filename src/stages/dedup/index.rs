@@ -29,6 +29,9 @@ struct Bucket([u32; WAYS]);
 /// Slots of a bucket one key may hold.
 const PER_KEY: usize = 8;
 
+// `BandTable::insert` keeps a slot's index in the low 4 bits of its rank.
+const _: () = assert!(WAYS <= 16);
+
 /// `x * n / 2^32`: maps a 32-bit hash onto `0..n` without a division (Lemire's fast range),
 /// so tables can be sized exactly rather than to a power of two.
 fn fast_range(x: u32, n: usize) -> usize {
@@ -78,19 +81,6 @@ impl BandTable {
         (slot != 0 && (off as usize) < len).then_some(off as u64)
     }
 
-    /// Per slot of bucket `b`: 0 when free (empty or expired), else 1 + its entry's offset
-    /// from `front` (so the oldest live member has the smallest value). Branch-free over the
-    /// whole cache line.
-    fn ages(&self, b: usize, front: u64, len: usize) -> [u32; WAYS] {
-        let mut out = [0u32; WAYS];
-        for (o, &slot) in out.iter_mut().zip(&self.buckets[b].0) {
-            let off = self.offset(slot, front);
-            let live = (slot != 0) & ((off as usize) < len);
-            *o = if live { off + 1 } else { 0 };
-        }
-        out
-    }
-
     /// Starts loading the bucket of `key` into the cache, so that the misses of a lookup or
     /// of a run of inserts overlap instead of queueing one after another.
     pub fn prefetch(&self, key: u64) {
@@ -122,18 +112,20 @@ impl BandTable {
     pub fn insert(&mut self, key: u64, seq: u64, front: u64, len: usize) {
         let (b, tag) = self.place(key);
         let mask = self.mask();
-        let ages = self.ages(b, front, len);
-        let mut own_ages = [u32::MAX; WAYS];
-        let mut own = 0;
-        for ((o, &age), &slot) in own_ages.iter_mut().zip(&ages).zip(&self.buckets[b].0) {
-            let mine = (age != 0) & ((slot & !mask) == tag);
+        // One pass without branches (which slot loses is unpredictable): a slot's rank is
+        // its age, 0 when free, with its index in the low bits, so the least rank is the first
+        // free slot, else the oldest member.
+        let (mut any, mut own_oldest, mut own) = (u64::MAX, u64::MAX, 0);
+        for (i, &slot) in self.buckets[b].0.iter().enumerate() {
+            let off = self.offset(slot, front);
+            let live = (slot != 0) & ((off as usize) < len);
+            let rank = ((if live { off as u64 + 1 } else { 0 }) << 4) | i as u64;
+            any = any.min(rank);
+            let mine = live & ((slot & !mask) == tag);
             own += mine as usize;
-            if mine {
-                *o = age;
-            }
+            own_oldest = own_oldest.min(if mine { rank } else { u64::MAX });
         }
-        let pick = if own >= PER_KEY { &own_ages } else { &ages };
-        let victim = (0..WAYS).min_by_key(|&i| pick[i]).unwrap_or(0);
+        let victim = (if own >= PER_KEY { own_oldest } else { any } & 15) as usize;
         self.buckets[b].0[victim] = tag | ((seq as u32).wrapping_add(1) & mask);
     }
 }

@@ -17,7 +17,7 @@
 use std::collections::VecDeque;
 
 use super::index::{BandTable, IdArena, IdRepr, IdTable};
-use super::text::{jaccard_at_least, strip_repost, text_key, Sketch, BANDS, FP_LEN};
+use super::text::{jaccard_at_least, strip_repost, text_key, FpSet, Sketch, BANDS, FP_LEN};
 use crate::clock::Millis;
 use crate::mention::{DedupInfo, DedupStatus, Platform};
 use crate::prefetch::prefetch;
@@ -465,9 +465,12 @@ impl Shard {
             prefetch(&self.entries[(s - front) as usize]);
         }
         let mut best: Option<(f64, bool, u64)> = None;
+        let filter = FpSet::new(fps, sk.shingles);
         for &s in &cands[..n] {
             let e = &self.entries[(s - front) as usize];
-            if e.flags & BANDED == 0 {
+            if e.flags & BANDED == 0
+                || !filter.could_reach(e.fps(), e.shingles as u32, self.cfg.near_threshold)
+            {
                 continue;
             }
             let Some(j) = jaccard_at_least(
