@@ -313,6 +313,11 @@ fn stop_fingerprints() -> &'static [u64; 1024] {
     })
 }
 
+/// Whether a fingerprint is that of a function word (or aliases one).
+fn is_stop_fingerprint(f: u16) -> bool {
+    stop_fingerprints()[f as usize / 64] & (1 << (f % 64)) != 0
+}
+
 /// Whether a normalised token is a frequent function word (en, fr, de, es, pt, it, nl).
 pub fn is_stopword(token: &str) -> bool {
     is_stopword_hash(word_hash(token))
@@ -446,15 +451,13 @@ impl Sketch {
 pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
     // Without the function words: a band keyed by "the" and "to" would be shared by many
     // texts and crowd others out of its bucket. Word pairs stay: they are rarely common.
-    let stop = stop_fingerprints();
-    let is_stop = |f: u16| stop[f as usize / 64] & (1 << (f % 64)) != 0;
-    let kept = fps.iter().filter(|&&f| !is_stop(f)).count();
+    let kept = fps.iter().filter(|&&f| !is_stop_fingerprint(f)).count();
     let mut mins = [[u64::MAX; ROWS]; BANDS];
     // Fingerprints are ascending, so a repeated one (two shingles can share it) follows
     // itself: skipped, each value counts once.
     let mut prev = None;
     for &f in fps {
-        if (kept >= 2 && is_stop(f)) || prev == Some(f) {
+        if (kept >= 2 && is_stop_fingerprint(f)) || prev == Some(f) {
             continue;
         }
         prev = Some(f);
@@ -707,9 +710,8 @@ mod tests {
                 fps.push(f);
             }
             fps.sort_unstable();
-            let stop = stop_fingerprints();
-            let is_content = |f: &u16| stop[*f as usize / 64] & (1 << (*f % 64)) == 0;
-            let content: Vec<u16> = fps.iter().copied().filter(is_content).collect();
+            let content: Vec<u16> =
+                fps.iter().copied().filter(|&f| !is_stop_fingerprint(f)).collect();
             let mut set = if content.len() >= 2 { content } else { fps.clone() };
             set.dedup();
             let want: Vec<u64> = PERM
