@@ -9,8 +9,11 @@
 //! one language. Every record comes with a [`Truth`] saying what it really is.
 
 pub mod corpus;
+mod duplicates;
+mod incident;
 mod malformed;
 pub mod output;
+mod templates;
 mod text;
 
 use rand::rngs::SmallRng;
@@ -22,6 +25,7 @@ use std::collections::VecDeque;
 use crate::clock::Millis;
 use crate::mention::{Origin, RawRecord};
 use corpus::{BRANDS, INTENTS, INTENT_WEIGHTS, LANGS};
+pub use incident::IncidentSpec;
 
 #[derive(Debug, Clone)]
 pub struct SimConfig {
@@ -54,88 +58,6 @@ impl Default for SimConfig {
             near_dup_rate: 0.04,
             pii_rate: 0.03,
             incidents: Vec::new(),
-        }
-    }
-}
-
-/// An injected incident: `brand`'s mentions in `lang` surge by `factor` × that brand's normal
-/// volume, mostly outage complaints about `product`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct IncidentSpec {
-    pub name: String,
-    pub brand: String,
-    pub lang: String,
-    pub product: String,
-    pub start_min: f64,
-    pub duration_min: f64,
-    pub factor: f64,
-}
-
-impl IncidentSpec {
-    /// Parses `brand=northwind,lang=fr,start=120,duration=45,factor=5,product=app` (minutes
-    /// from the simulation start). Every key is optional.
-    pub fn parse(spec: &str, n: usize) -> Result<Self, String> {
-        let mut s = IncidentSpec {
-            name: format!("incident-{n}"),
-            brand: "northwind".into(),
-            lang: "fr".into(),
-            product: "app".into(),
-            start_min: 30.0,
-            duration_min: 40.0,
-            factor: 5.0,
-        };
-        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (k, v) = part
-                .split_once('=')
-                .ok_or_else(|| format!("`{part}` is not key=value"))?;
-            let num = || {
-                v.parse::<f64>()
-                    .map_err(|_| format!("`{k}` needs a number, got `{v}`"))
-            };
-            match k {
-                "name" => s.name = v.into(),
-                "brand" => s.brand = v.into(),
-                "lang" => s.lang = v.into(),
-                "product" => s.product = v.into(),
-                "start" => s.start_min = num()?,
-                "duration" => s.duration_min = num()?,
-                "factor" => s.factor = num()?,
-                _ => {
-                    return Err(format!(
-                        "unknown key `{k}` (name, brand, lang, product, start, duration, factor)"
-                    ))
-                }
-            }
-        }
-        if !BRANDS.iter().any(|b| b.id == s.brand) {
-            let ids: Vec<_> = BRANDS.iter().map(|b| b.id).collect();
-            return Err(format!(
-                "unknown brand `{}`; the simulator knows {}",
-                s.brand,
-                ids.join(", ")
-            ));
-        }
-        if !LANGS.iter().any(|(l, _)| *l == s.lang) {
-            return Err(format!("unsupported lang `{}`", s.lang));
-        }
-        if s.duration_min <= 0.0 || s.factor <= 0.0 {
-            return Err("duration and factor must be positive".into());
-        }
-        Ok(s)
-    }
-
-    /// Surge shape in [0, 1] at `minute`: ramps up over the first fifth, decays over the last
-    /// third.
-    pub fn intensity(&self, minute: f64) -> f64 {
-        let x = (minute - self.start_min) / self.duration_min;
-        if !(0.0..1.0).contains(&x) {
-            0.0
-        } else if x < 0.2 {
-            0.3 + 0.7 * x / 0.2
-        } else if x > 0.67 {
-            (1.0 - x) / 0.33
-        } else {
-            1.0
         }
     }
 }
@@ -477,113 +399,6 @@ impl Simulator {
         }
     }
 
-    fn remember(&mut self, o: Original) {
-        if self.recent.len() >= 2000 {
-            self.recent.pop_front();
-        }
-        self.recent.push_back(o);
-    }
-
-    fn pick_recent(&mut self) -> usize {
-        // Recent posts are re-shared more than old ones.
-        let n = self.recent.len();
-        let back = ((self.rng.gen::<f64>().powi(3)) * n as f64) as usize;
-        n - 1 - back.min(n - 1)
-    }
-
-    fn exact_dup(&mut self, seq: u64) -> SimItem {
-        let i = self.pick_recent();
-        let o = &self.recent[i];
-        let mut truth = o.truth.clone();
-        truth.seq = seq;
-        truth.dup = Some(DupTruth {
-            kind: "exact",
-            of: o.id.clone(),
-        });
-        let (payload, brand) = (o.payload.clone(), o.brand);
-        self.item(seq, payload, brand, truth)
-    }
-
-    fn repost(&mut self, seq: u64, t: Millis) -> SimItem {
-        let i = self.pick_recent();
-        let (orig_id, orig_text, orig_handle, brand, lang, intent) = {
-            let o = &self.recent[i];
-            (
-                o.id.clone(),
-                o.text.clone(),
-                o.handle.clone(),
-                o.brand,
-                o.lang,
-                o.intent,
-            )
-        };
-        let author = text::author(&mut self.rng);
-        let id = format!("{}", 1_000_000 + seq);
-        let with_field = self.rng.gen::<f64>() < 0.6;
-        let body = if with_field && self.rng.gen::<f64>() < 0.5 {
-            orig_text.clone()
-        } else {
-            format!("RT {orig_handle}: {orig_text}")
-        };
-        let mut obj = self.base_object(&id, "twitter", t, &body, &author, lang, brand);
-        if with_field {
-            obj.insert("repost_of".into(), json!(orig_id));
-        }
-        let truth = Truth {
-            seq,
-            id: Some(id),
-            malformed: None,
-            brand: BRANDS[brand].id,
-            platform: "twitter",
-            lang,
-            intent,
-            created_at_ms: t,
-            dup: Some(DupTruth {
-                kind: "repost",
-                of: orig_id,
-            }),
-            incident: None,
-            pii: Vec::new(),
-            influencer: author.followers >= 100_000,
-            misspelled_brand: false,
-        };
-        let payload = serde_json::to_vec(&obj).unwrap_or_default();
-        self.item(seq, payload, brand, truth)
-    }
-
-    fn near_dup(&mut self, seq: u64, t: Millis) -> SimItem {
-        let i = self.pick_recent();
-        let (orig_id, orig_text, brand, lang, intent) = {
-            let o = &self.recent[i];
-            (o.id.clone(), o.text.clone(), o.brand, o.lang, o.intent)
-        };
-        let body = text::light_edit(&mut self.rng, &orig_text);
-        let author = text::author(&mut self.rng);
-        let platform = *pick(&mut self.rng, PLATFORMS);
-        let id = format!("{}", 1_000_000 + seq);
-        let obj = self.base_object(&id, platform, t, &body, &author, lang, brand);
-        let truth = Truth {
-            seq,
-            id: Some(id),
-            malformed: None,
-            brand: BRANDS[brand].id,
-            platform,
-            lang,
-            intent,
-            created_at_ms: t,
-            dup: Some(DupTruth {
-                kind: "near",
-                of: orig_id,
-            }),
-            incident: None,
-            pii: Vec::new(),
-            influencer: author.followers >= 100_000,
-            misspelled_brand: false,
-        };
-        let payload = serde_json::to_vec(&obj).unwrap_or_default();
-        self.item(seq, payload, brand, truth)
-    }
-
     fn malformed(&mut self, seq: u64, t: Millis) -> SimItem {
         let brand = self.brand_index();
         let author = text::author(&mut self.rng);
@@ -691,15 +506,5 @@ mod tests {
         let day = 1_795_046_400_000; // a Wednesday 00:00 UTC
         assert!(seasonal_factor(day + 3 * 3_600_000) < 0.5);
         assert!(seasonal_factor(day + 15 * 3_600_000) > 1.5);
-    }
-
-    #[test]
-    fn incident_spec_errors_are_helpful() {
-        assert!(IncidentSpec::parse("brand=nope", 0)
-            .unwrap_err()
-            .contains("northwind"));
-        assert!(IncidentSpec::parse("factor=x", 0)
-            .unwrap_err()
-            .contains("number"));
     }
 }

@@ -5,7 +5,8 @@
 use rand::rngs::SmallRng;
 use rand::Rng;
 
-use super::corpus::{templates, SimBrand, CITIES, EMOJI, FIRST_NAMES, HASHTAGS};
+use super::corpus::{SimBrand, CITIES, EMOJI, FIRST_NAMES, HASHTAGS};
+use super::templates::templates;
 
 pub struct SimAuthor {
     pub id: String,

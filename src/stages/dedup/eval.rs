@@ -16,8 +16,9 @@ use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 
+use super::sketch::Sketch;
 use super::state::{DedupInput, Shard};
-use super::text::{for_each_token, hash_bytes, Sketch};
+use super::text::{for_each_token, hash_bytes};
 use super::DedupConfig;
 use crate::mention::{DedupStatus, Platform};
 

@@ -5,10 +5,11 @@
 //!
 //! State is bounded by an event-time window and an entry cap. It can be sharded by brand
 //! (`shard_by = "brand"`), and then the shards of a batch run in parallel.
-//! The tiers and the memory layout are in [`state`]; normalisation and sketches in [`text`].
+//! The tiers and the memory layout are in [`state`]; normalisation in [`text`], sketches in [`sketch`].
 
 pub mod eval;
 pub mod index;
+pub mod sketch;
 pub mod state;
 pub mod text;
 

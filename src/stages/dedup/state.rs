@@ -17,7 +17,8 @@
 use std::collections::VecDeque;
 
 use super::index::{BandTable, IdArena, IdRepr, IdTable};
-use super::text::{jaccard_at_least, strip_repost, text_key, FpSet, Sketch, BANDS, FP_LEN};
+use super::sketch::{jaccard_at_least, text_key, FpSet, Sketch, BANDS, FP_LEN};
+use super::text::strip_repost;
 use crate::clock::Millis;
 use crate::mention::{DedupInfo, DedupStatus, Platform};
 use crate::prefetch::prefetch;

@@ -11,6 +11,7 @@
 //! raw text is never logged.
 
 pub mod brands;
+pub mod command;
 pub mod encoder;
 pub mod eval;
 pub mod intent;

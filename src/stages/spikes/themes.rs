@@ -339,7 +339,7 @@ mod tests {
         let mut s = ThemeSketch::new(16);
         let text = "depuis ce matin toujours panne";
         s.observe_hashes(
-            &crate::stages::dedup::text::Sketch::of(text).content_hashes,
+            &crate::stages::dedup::sketch::Sketch::of(text).content_hashes,
             text,
             &mut Vec::new(),
         );
@@ -358,7 +358,7 @@ mod tests {
 
     #[test]
     fn dedup_hashes_count_like_the_text_and_name_only_real_terms() {
-        use crate::stages::dedup::text::Sketch;
+        use crate::stages::dedup::sketch::Sketch;
         let (mut a, mut b) = (ThemeSketch::new(64), ThemeSketch::new(64));
         for i in 0..40 {
             let text = if i % 5 < 2 {

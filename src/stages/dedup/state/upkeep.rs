@@ -8,7 +8,7 @@ use super::{text_keys, Shard, BANDED, DUPLICATE, RUN, TEXT_KEYED};
 use crate::clock::Millis;
 use crate::prefetch::advise_huge_pages;
 use crate::stages::dedup::index::{BandTable, IdTable};
-use crate::stages::dedup::text::{bands_of, BANDS};
+use crate::stages::dedup::sketch::{bands_of, BANDS};
 
 /// Files `(key, seq)` pairs into an index being rebuilt, `run` at a time: a run's slots are
 /// requested from memory together before its inserts, so in a big table the misses overlap
