@@ -37,7 +37,7 @@ pub struct DedupConfig {
     /// Hard cap of remembered mentions per shard (about 106 bytes each, see README).
     pub max_entries: usize,
     /// Minimum Jaccard similarity of the normalised word and word-pair sets for a
-    /// near-duplicate (0–1). 0.66 finds 97.6 % of copy-paste variants with up to 15 % of words
+    /// near-duplicate (0–1). 0.66 finds 97.5 % of copy-paste variants with up to 15 % of words
     /// changed and merges under 0.1 % of distinct real tweets (README, "Dedup").
     pub near_threshold: f64,
     /// Texts with fewer distinct content words (not "the", "you", …) are only merged when

@@ -20,22 +20,29 @@ pub const FP_LEN: usize = 24;
 /// MinHash bands (LSH tables), each keyed by the `ROWS` smallest values of one permutation.
 pub const BANDS: usize = 8;
 const ROWS: usize = 2;
+// `bands_of` keeps the two smallest values of each band.
+const _: () = assert!(ROWS == 2);
 
-/// Odd multipliers and seeds for the MinHash permutations, one per band (fixed: sketches
-/// must be stable across restarts and machines).
-const PERM: [(u64, u64); BANDS] = {
-    let mut out = [(0u64, 0u64); BANDS];
+/// Odd multipliers and seeds of the MinHash permutations, one per band (fixed: sketches must
+/// be stable across restarts and machines). 32-bit, so that [`bands_of`] keeps all eight
+/// bands' minimums in two vector registers each rather than sixteen 64-bit registers spilled
+/// to the stack; a text has at most [`FP_LEN`] values, far too few for 32 bits to tie.
+const PERM_A: [u32; BANDS] = perm(0);
+const PERM_S: [u32; BANDS] = perm(1);
+
+const fn perm(which: usize) -> [u32; BANDS] {
+    let mut out = [0u32; BANDS];
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut i = 0;
     while i < BANDS {
         x = splitmix(x);
-        let a = x | 1;
+        let a = x as u32 | 1;
         x = splitmix(x);
-        out[i] = (a, x);
+        out[i] = if which == 0 { a } else { x as u32 };
         i += 1;
     }
     out
-};
+}
 
 /// Fingerprint of a shingle hash: its top 16 bits (so fingerprints sort like the hashes).
 fn fingerprint(h: u64) -> u16 {
@@ -178,13 +185,14 @@ impl Sketch {
 /// unrelated tweets that share a single word (or a 16-bit fingerprint alias) then share a
 /// band. The two smallest of one permutation are two distinct elements, so a band needs two
 /// shared words or pairs (or fingerprint aliases): in a full 10-million-entry shard a new
-/// text meets 14.4 unrelated candidates instead of 16.8, each a read from main memory
+/// text met 14.4 unrelated candidates instead of 16.8, each a read from main memory
 /// (`benches/dedup.rs`), with the same recall on real tweets.
 pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
     // Without the function words: a band keyed by "the" and "to" would be shared by many
     // texts and crowd others out of its bucket. Word pairs stay: they are rarely common.
     let kept = fps.iter().filter(|&&f| !is_stop_fingerprint(f)).count();
-    let mut mins = [[u64::MAX; ROWS]; BANDS];
+    // Each band's smallest and second smallest value, lane by lane.
+    let (mut first, mut second) = ([u32::MAX; BANDS], [u32::MAX; BANDS]);
     // Fingerprints are ascending, so a repeated one (two shingles can share it) follows
     // itself: skipped, each value counts once.
     let mut prev = None;
@@ -193,20 +201,25 @@ pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
             continue;
         }
         prev = Some(f);
-        let h = splitmix(f as u64);
-        for (m, &(a, s)) in mins.iter_mut().zip(PERM.iter()) {
-            // The band's two smallest, without branches: whether a new value displaces one
-            // of them is a coin toss the branch predictor loses dozens of times per text.
+        let h = splitmix(f as u64) as u32;
+        let lanes = first
+            .iter_mut()
+            .zip(&mut second)
+            .zip(PERM_A.iter().zip(&PERM_S));
+        for ((m0, m1), (&a, &s)) in lanes {
+            // Without branches: whether a new value displaces one of the two is a coin toss
+            // the branch predictor loses dozens of times per text.
             let v = (h ^ s).wrapping_mul(a);
-            let [m0, m1] = *m;
-            *m = [v.min(m0), m1.min(v.max(m0))];
+            let low = *m0;
+            *m0 = v.min(low);
+            *m1 = (*m1).min(v.max(low));
         }
     }
     let mut bands = [0u64; BANDS];
-    for (b, (key, m)) in bands.iter_mut().zip(&mins).enumerate() {
-        *key = m
+    for (b, key) in bands.iter_mut().enumerate() {
+        *key = [first[b], second[b]]
             .iter()
-            .fold(splitmix(b as u64 + 1), |k, &v| splitmix(k ^ v));
+            .fold(splitmix(b as u64 + 1), |k, &v| splitmix(k ^ v as u64));
     }
     bands
 }
@@ -393,15 +406,16 @@ mod tests {
                 fps.iter().copied().filter(|&f| !is_stop_fingerprint(f)).collect();
             let mut set = if content.len() >= 2 { content } else { fps.clone() };
             set.dedup();
-            let want: Vec<u64> = PERM
-                .iter()
-                .enumerate()
-                .map(|(b, &(a, s))| {
-                    let mut v: Vec<u64> =
-                        set.iter().map(|&f| (splitmix(f as u64) ^ s).wrapping_mul(a)).collect();
+            let want: Vec<u64> = (0..BANDS)
+                .map(|b| {
+                    let (a, s) = (PERM_A[b], PERM_S[b]);
+                    let mut v: Vec<u32> = set
+                        .iter()
+                        .map(|&f| (splitmix(f as u64) as u32 ^ s).wrapping_mul(a))
+                        .collect();
                     v.sort_unstable();
-                    v.resize(ROWS.max(v.len()), u64::MAX);
-                    v[..ROWS].iter().fold(splitmix(b as u64 + 1), |k, &x| splitmix(k ^ x))
+                    v.resize(ROWS.max(v.len()), u32::MAX);
+                    v[..ROWS].iter().fold(splitmix(b as u64 + 1), |k, &x| splitmix(k ^ x as u64))
                 })
                 .collect();
             proptest::prop_assert_eq!(bands_of(&fps).to_vec(), want);
