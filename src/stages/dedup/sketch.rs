@@ -27,22 +27,21 @@ const _: () = assert!(ROWS == 2);
 /// be stable across restarts and machines). 32-bit, so that [`bands_of`] keeps all eight
 /// bands' minimums in two vector registers each rather than sixteen 64-bit registers spilled
 /// to the stack; a text has at most [`FP_LEN`] values, far too few for 32 bits to tie.
-const PERM_A: [u32; BANDS] = perm(0);
-const PERM_S: [u32; BANDS] = perm(1);
-
-const fn perm(which: usize) -> [u32; BANDS] {
-    let mut out = [0u32; BANDS];
+const PERM_A: [u32; BANDS] = PERM.0;
+const PERM_S: [u32; BANDS] = PERM.1;
+const PERM: ([u32; BANDS], [u32; BANDS]) = {
+    let (mut a, mut s) = ([0u32; BANDS], [0u32; BANDS]);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut i = 0;
     while i < BANDS {
         x = splitmix(x);
-        let a = x as u32 | 1;
+        a[i] = x as u32 | 1;
         x = splitmix(x);
-        out[i] = if which == 0 { a } else { x as u32 };
+        s[i] = x as u32;
         i += 1;
     }
-    out
-}
+    (a, s)
+};
 
 /// Fingerprint of a shingle hash: its top 16 bits (so fingerprints sort like the hashes).
 fn fingerprint(h: u64) -> u16 {
