@@ -224,7 +224,7 @@ impl Drafter {
     /// no template).
     pub fn reply(&self, lang: &str, ev: &IncidentEvent, brand_name: &str) -> String {
         let t = self.template(lang);
-        render(&t.customer_reply, &self.vars(t, ev, brand_name))
+        render(&t.customer_reply, &self.vars(t, ev, ev, brand_name))
     }
 
     fn template(&self, lang: &str) -> &Template {
@@ -236,13 +236,15 @@ impl Drafter {
             .expect("the built-in English template exists")
     }
 
+    /// Placeholder values: what the problem is from `about`, how long and how many from `ev`.
     fn vars<'a>(
         &'a self,
         t: &'a Template,
+        about: &'a IncidentEvent,
         ev: &'a IncidentEvent,
         brand_name: &'a str,
     ) -> Vec<(&'a str, String)> {
-        let intent = ev.main("intent");
+        let intent = about.main("intent");
         let problem = t
             .problems
             .get(&intent)
@@ -267,7 +269,8 @@ impl Drafter {
             ("status_url", self.cfg.status_url.clone()),
             (
                 "theme",
-                ev.explanation
+                about
+                    .explanation
                     .themes
                     .first()
                     .map(|t| t.label.clone())
@@ -276,20 +279,25 @@ impl Drafter {
         ]
     }
 
-    /// Drafts of `kind` (`initial`, `reminder`, `resolved`) for `ev`.
+    /// Drafts of `kind` (`initial`, `reminder`, `resolved`) at `ev`, about the incident as
+    /// `about` announced it: a reminder or an all-clear speaks the languages of the first
+    /// update and names the same problem (after the surge, the latest event's mentions are
+    /// ordinary traffic, mostly English and not about the outage); durations and counts are
+    /// `ev`'s.
     pub fn draft(
         &self,
+        about: &IncidentEvent,
         ev: &IncidentEvent,
         kind: &str,
         reasons: Vec<String>,
         brand_name: &str,
     ) -> Broadcast {
         let drafts = self
-            .languages(ev)
+            .languages(about)
             .into_iter()
             .map(|lang| {
                 let t = self.template(&lang);
-                let vars = self.vars(t, ev, brand_name);
+                let vars = self.vars(t, about, ev, brand_name);
                 let (status, reply) = match kind {
                     "resolved" => (&t.status_resolved, &t.resolved_reply),
                     "reminder" => (&t.status_reminder, &t.customer_reply),
@@ -393,7 +401,7 @@ mod tests {
     #[test]
     fn drafts_follow_the_incident_languages() {
         let d = Drafter::new(&BroadcastConfig::default()).unwrap();
-        let b = d.draft(&event(), "initial", vec![], "Northwind Air");
+        let b = d.draft(&event(), &event(), "initial", vec![], "Northwind Air");
         let langs: Vec<_> = b.drafts.iter().map(|d| d.lang.as_str()).collect();
         assert_eq!(
             langs,
@@ -412,9 +420,41 @@ mod tests {
             .contains("https://status.example.com"));
         assert!(b.drafts[1].customer_reply.contains("a service disruption"));
         assert_eq!(b.affected_mention_ids, ["a", "b"]);
-        let r = d.draft(&event(), "resolved", vec![], "Northwind Air");
+        let r = d.draft(&event(), &event(), "resolved", vec![], "Northwind Air");
         assert!(r.drafts[0].status_update.starts_with("Résolu"));
         assert!(!r.drafts[0].status_update.contains('{'));
+    }
+
+    #[test]
+    fn reminders_keep_the_announced_languages_and_problem() {
+        let d = Drafter::new(&BroadcastConfig::default()).unwrap();
+        let about = event();
+        // Later, the latest window is ordinary English traffic about nothing in particular.
+        let mut now = event();
+        now.explanation.languages = vec![Share {
+            value: "en".into(),
+            share: 1.0,
+        }];
+        now.explanation.intents = vec![Share {
+            value: "question".into(),
+            share: 1.0,
+        }];
+        now.explanation.unique_authors = 4321;
+        let b = d.draft(&about, &now, "reminder", vec![], "Northwind Air");
+        let langs: Vec<_> = b.drafts.iter().map(|d| d.lang.as_str()).collect();
+        assert_eq!(langs, ["fr", "en"]);
+        assert!(
+            b.drafts[0]
+                .status_update
+                .contains("interruption de service"),
+            "{}",
+            b.drafts[0].status_update
+        );
+        assert_eq!(b.affected_authors, 4321);
+        // Drafted from the latest event alone, it would have switched.
+        let alone = d.draft(&now, &now, "reminder", vec![], "Northwind Air");
+        assert_eq!(alone.drafts.len(), 1);
+        assert_eq!(alone.drafts[0].lang, "en");
     }
 
     #[test]
@@ -427,7 +467,7 @@ mod tests {
                 share: 1.0,
             }];
             for kind in ["initial", "reminder", "resolved"] {
-                let b = d.draft(&ev, kind, vec![], "Globex");
+                let b = d.draft(&ev, &ev, kind, vec![], "Globex");
                 assert_eq!(b.drafts.len(), 1);
                 for s in [&b.drafts[0].status_update, &b.drafts[0].customer_reply] {
                     assert!(!s.contains('{') && !s.contains('}'), "{lang} {kind}: {s}");

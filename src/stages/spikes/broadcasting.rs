@@ -123,21 +123,21 @@ impl Broadcaster {
                 None => return false,
             },
         };
-        let b = self.drafter.draft(&ev, kind, reasons, &name);
+        let about = self.covers.get(&brand).map_or(&ev, |c| &*c.event);
+        let b = self.drafter.draft(about, &ev, kind, reasons, &name);
         body["broadcast"] = serde_json::to_value(&b).unwrap_or_default();
         self.metrics.broadcasts.with_label_values(&[kind]).inc();
         if kind == "resolved" {
             self.covers.remove(&brand);
         } else {
+            // The cover keeps the event it announced: reminders and replies stay about it.
             let c = self.covers.entry(brand).or_insert_with(|| Cover {
                 incident_id: ev.incident_id.clone(),
                 last_bucket: bucket,
-                event: Box::new(ev.clone()),
+                event: Box::new(ev),
                 replies: HashMap::new(),
             });
             c.last_bucket = bucket;
-            *c.event = ev;
-            c.replies.clear();
         }
         true
     }
