@@ -398,22 +398,27 @@ mod tests {
         assert!(Rule(&off).evaluate(&ev).is_none());
     }
 
+    fn langs(b: &Broadcast) -> Vec<&str> {
+        b.drafts.iter().map(|d| d.lang.as_str()).collect()
+    }
+
+    fn assert_first_status_says(b: &Broadcast, text: &str) {
+        let s = &b.drafts[0].status_update;
+        assert!(s.contains(text), "{s}");
+    }
+
     #[test]
     fn drafts_follow_the_incident_languages() {
         let d = Drafter::new(&BroadcastConfig::default()).unwrap();
         let b = d.draft(&event(), &event(), "initial", vec![], "Northwind Air");
-        let langs: Vec<_> = b.drafts.iter().map(|d| d.lang.as_str()).collect();
         assert_eq!(
-            langs,
+            langs(&b),
             ["fr", "en"],
             "xx is under the share and has no template"
         );
-        assert!(
-            b.drafts[0]
-                .status_update
-                .contains("une interruption de service avec Northwind Air depuis 10:00 UTC"),
-            "{}",
-            b.drafts[0].status_update
+        assert_first_status_says(
+            &b,
+            "une interruption de service avec Northwind Air depuis 10:00 UTC",
         );
         assert!(b.drafts[0]
             .status_update
@@ -441,15 +446,8 @@ mod tests {
         }];
         now.explanation.unique_authors = 4321;
         let b = d.draft(&about, &now, "reminder", vec![], "Northwind Air");
-        let langs: Vec<_> = b.drafts.iter().map(|d| d.lang.as_str()).collect();
-        assert_eq!(langs, ["fr", "en"]);
-        assert!(
-            b.drafts[0]
-                .status_update
-                .contains("interruption de service"),
-            "{}",
-            b.drafts[0].status_update
-        );
+        assert_eq!(langs(&b), ["fr", "en"]);
+        assert_first_status_says(&b, "interruption de service");
         assert_eq!(b.affected_authors, 4321);
         // Drafted from the latest event alone, it would have switched.
         let alone = d.draft(&now, &now, "reminder", vec![], "Northwind Air");
