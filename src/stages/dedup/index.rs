@@ -7,9 +7,10 @@
 //! - [`BandTable`] (near tier) is lossy: 4-way buckets with a short tag of the band key beside
 //!   the sequence number; a full bucket forgets its oldest member. A slot can only propose a
 //!   candidate, which the caller verifies against the entry's fingerprints, so a stale or
-//!   aliased slot costs a comparison, never a wrong merge. Band keys are a function of the
-//!   stored fingerprints ([`super::sketch::bands_of`]), so this table is rebuilt from the
-//!   entries too.
+//!   aliased slot costs a comparison, never a wrong merge. A band key's bucket is a function
+//!   of the stored fingerprints ([`super::sketch::bands_of`]) but its tag is not (it comes
+//!   from the full shingle hashes, [`super::sketch::with_tag`]): a bigger table is filled from
+//!   the entries with the tags of the old one ([`BandTable::tag_of`]).
 //!
 //! Sequence numbers wrap; a slot names the live entry whose sequence number matches it
 //! modulo the slot's width, found from the shard's live range `[front, front + len)`.
@@ -107,6 +108,20 @@ impl BandTable {
                 f(front + off);
             }
         }
+    }
+
+    /// The tag of the slot in `key`'s bucket that names the live entry `seq`, if the bucket
+    /// still holds one (a full bucket forgets its oldest). When two bands of one entry share a
+    /// bucket (about once in 600,000 entries at 10 million) both get the first one's tag, and
+    /// the other band is lost for that entry, as if its bucket had been full.
+    pub fn tag_of(&self, key: u64, seq: u64, front: u64, len: usize) -> Option<u32> {
+        let (b, _) = self.place(key);
+        let want = seq.checked_sub(front)?;
+        self.buckets[b]
+            .0
+            .iter()
+            .find(|&&slot| self.live(slot, front, len) == Some(want))
+            .map(|&slot| slot & !self.mask())
     }
 
     /// Files `seq` under `key`: in an empty or expired slot, else in place of the oldest

@@ -2,9 +2,11 @@
 //!
 //! Contract: [`Sketch::of`] keeps 16-bit fingerprints of (at most [`FP_LEN`]) shingles (words
 //! and adjacent word pairs) for a Jaccard check, and [`BANDS`] MinHash band keys for candidate
-//! lookup, computed from those fingerprints alone ([`bands_of`]) so that a shard can rebuild
-//! its index from what its entries keep. Texts that normalise alike ([`super::text`]) have the
-//! same sketch.
+//! lookup. A band key's high half (which bucket) is computed from those fingerprints alone
+//! ([`bands_of`]), so that a shard can place its entries in a bigger index; its low half (the
+//! tag a bucket slot keeps) also mixes in the full 64-bit hashes of the band's two shingles
+//! ([`with_tag`]), which the entries do not keep: a rebuild carries tags over from the old
+//! index. Texts that normalise alike ([`super::text`]) have the same sketch.
 //!
 //! Why MinHash LSH and not SimHash: on real tweets with 5–15 % of words changed a 64-bit
 //! SimHash moves by 7 bits on average (often 10+), while unrelated tweets differ by about 29,
@@ -22,6 +24,11 @@ pub const BANDS: usize = 8;
 const ROWS: usize = 2;
 // `bands_of` keeps the two smallest values of each band.
 const _: () = assert!(ROWS == 2);
+/// Low bits of a permuted value that carry the fingerprint's index instead (see
+/// [`band_minimums`]); `IDX_MASK` itself (all ones) names no fingerprint.
+const IDX_BITS: u32 = 5;
+const IDX_MASK: u32 = (1 << IDX_BITS) - 1;
+const _: () = assert!(FP_LEN < IDX_MASK as usize);
 
 /// Odd multipliers and seeds of the MinHash permutations, one per band (fixed: sketches must
 /// be stable across restarts and machines). 32-bit, so that [`bands_of`] keeps all eight
@@ -82,7 +89,9 @@ pub struct Sketch {
     /// Fingerprints (top 16 bits of the hash) of the `FP_LEN` smallest shingle hashes,
     /// ascending; all of them when the text has at most `FP_LEN` distinct shingles.
     pub fps: Fps,
-    /// MinHash band keys (band index mixed in), meaningful when `tokens > 0`.
+    /// MinHash band keys (band index mixed in), meaningful when `tokens > 0`: the high half
+    /// from the fingerprints ([`bands_of`]), the low half from the full hashes too
+    /// ([`with_tag`]).
     pub bands: [u64; BANDS],
 }
 
@@ -154,7 +163,7 @@ impl Sketch {
             *slot = fingerprint(h);
             fps.len += 1;
         }
-        let bands = bands_of(fps.as_slice());
+        let bands = tagged_bands(fps.as_slice(), &shingles);
         if fps.len as usize + 4 <= FP_LEN {
             // Spare slots carry the text's hash: a one-word text's single 16-bit fingerprint
             // is too weak an identity on its own ("eygpt" and "feliz" can share it).
@@ -174,28 +183,69 @@ impl Sketch {
     }
 }
 
-/// MinHash band keys of a text from its stored fingerprints. Computed from what an entry keeps
-/// (not from the full word set), so a shard can rebuild its band index from its entries; on
-/// the real-tweet evaluation this finds as many variants as bands over the content words did.
+/// MinHash band keys of a text from its stored fingerprints: the high half of each is the
+/// key's bucket in the band index ([`super::index::BandTable`]). Computed from what an entry
+/// keeps (not from the full word set), so that a shard can place its entries in a bigger
+/// index; on the real-tweet evaluation this finds as many variants as bands over the content
+/// words did. The low halves are not those of [`Sketch::bands`]: see [`with_tag`].
 ///
 /// A band is keyed by the [`ROWS`] smallest values of one permutation (bottom-k), not by the
 /// minimums of `ROWS` permutations. Both match two texts with the same probability, about
 /// Jaccard², but the minimums of two permutations can both fall on one shared element: two
 /// unrelated tweets that share a single word (or a 16-bit fingerprint alias) then share a
 /// band. The two smallest of one permutation are two distinct elements, so a band needs two
-/// shared words or pairs (or fingerprint aliases): in a full 10-million-entry shard a new
-/// text met 14.4 unrelated candidates instead of 16.8, each a read from main memory
-/// (`benches/dedup.rs`), with the same recall on real tweets.
+/// shared words or pairs (or fingerprint aliases).
 pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
+    let (first, second) = band_minimums(fps);
+    std::array::from_fn(|b| band_key(b, first[b], second[b]))
+}
+
+/// [`bands_of`] with each key's low half replaced by [`with_tag`] of the full hashes of the
+/// band's two shingles (`hashes[i]` is the shingle whose fingerprint is `fps[i]`).
+///
+/// Why: a band key made of two 16-bit fingerprints, each the smallest of about twenty under a
+/// permutation, carries only about 23 bits, so in a 10-million-entry shard unrelated texts
+/// share band keys by the handful (14.7 candidates per new text in `benches/dedup.rs`, each
+/// a read from main memory). The slot tag from the full hashes turns nearly all of them away
+/// before their entries are read (0.4 per text), while two texts whose band picks the same
+/// two shingles still agree on it.
+fn tagged_bands(fps: &[u16], hashes: &[u64]) -> [u64; BANDS] {
+    let (first, second) = band_minimums(fps);
+    let full = |v: u32| hashes.get((v & IDX_MASK) as usize).copied().unwrap_or(0);
+    std::array::from_fn(|b| {
+        let key = band_key(b, first[b], second[b]);
+        let tag = splitmix(key ^ full(first[b]) ^ full(second[b]).rotate_left(32));
+        with_tag(key, tag as u32)
+    })
+}
+
+/// A band key (whose high half places it) with `tag` as its low half: what the band index's
+/// slots keep to tell keys apart, and what a rebuild carries over from the old index.
+pub fn with_tag(key: u64, tag: u32) -> u64 {
+    (key & !0xFFFF_FFFF) | tag as u64
+}
+
+fn band_key(b: usize, first: u32, second: u32) -> u64 {
+    [first, second]
+        .iter()
+        .fold(splitmix(b as u64 + 1), |k, &v| {
+            splitmix(k ^ (v >> IDX_BITS) as u64)
+        })
+}
+
+/// Each band's smallest and second smallest permuted value over the fingerprints that are not
+/// function words, with the fingerprint's index in `fps` in the low [`IDX_BITS`] (so the
+/// shingle behind it can be found; two of a text's values tie on the rest about once in
+/// 2^27 / 24² texts). `u32::MAX` where a band has fewer than two values.
+fn band_minimums(fps: &[u16]) -> ([u32; BANDS], [u32; BANDS]) {
     // Without the function words: a band keyed by "the" and "to" would be shared by many
     // texts and crowd others out of its bucket. Word pairs stay: they are rarely common.
     let kept = fps.iter().filter(|&&f| !is_stop_fingerprint(f)).count();
-    // Each band's smallest and second smallest value, lane by lane.
     let (mut first, mut second) = ([u32::MAX; BANDS], [u32::MAX; BANDS]);
     // Fingerprints are ascending, so a repeated one (two shingles can share it) follows
     // itself: skipped, each value counts once.
     let mut prev = None;
-    for &f in fps {
+    for (i, &f) in fps.iter().enumerate() {
         if (kept >= 2 && is_stop_fingerprint(f)) || prev == Some(f) {
             continue;
         }
@@ -208,19 +258,13 @@ pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
         for ((m0, m1), (&a, &s)) in lanes {
             // Without branches: whether a new value displaces one of the two is a coin toss
             // the branch predictor loses dozens of times per text.
-            let v = (h ^ s).wrapping_mul(a);
+            let v = ((h ^ s).wrapping_mul(a) & !IDX_MASK) | i as u32;
             let low = *m0;
             *m0 = v.min(low);
             *m1 = (*m1).min(v.max(low));
         }
     }
-    let mut bands = [0u64; BANDS];
-    for (b, key) in bands.iter_mut().enumerate() {
-        *key = [first[b], second[b]]
-            .iter()
-            .fold(splitmix(b as u64 + 1), |k, &v| splitmix(k ^ v as u64));
-    }
-    bands
+    (first, second)
 }
 
 /// Index key of a text too short for the near tier: texts with this key and the same
@@ -410,10 +454,10 @@ mod tests {
                     let (a, s) = (PERM_A[b], PERM_S[b]);
                     let mut v: Vec<u32> = set
                         .iter()
-                        .map(|&f| (splitmix(f as u64) as u32 ^ s).wrapping_mul(a))
+                        .map(|&f| (splitmix(f as u64) as u32 ^ s).wrapping_mul(a) >> IDX_BITS)
                         .collect();
                     v.sort_unstable();
-                    v.resize(ROWS.max(v.len()), u32::MAX);
+                    v.resize(ROWS.max(v.len()), u32::MAX >> IDX_BITS);
                     v[..ROWS].iter().fold(splitmix(b as u64 + 1), |k, &x| splitmix(k ^ x as u64))
                 })
                 .collect();
@@ -457,6 +501,25 @@ mod tests {
             jaccard(a.fps.as_slice(), a.tokens, c.fps.as_slice(), c.tokens),
             0.0
         );
+    }
+
+    #[test]
+    fn band_tags_come_from_the_full_hashes() {
+        let s = Sketch::of("the delivery van never came and nobody answers the phone all day");
+        let fps = s.fps.as_slice();
+        let high = |keys: [u64; BANDS]| keys.map(|k| k >> 32);
+        // A bigger index places an entry from its fingerprints alone.
+        assert_eq!(high(s.bands), high(bands_of(fps)));
+        // Other shingles behind the same 16-bit fingerprints (aliases): same buckets, other
+        // tags, so an unrelated text that only shares fingerprints is not a candidate.
+        let aliases: Vec<u64> = (0..fps.len())
+            .map(|i| (fps[i] as u64) << 48 | 0xABCD_0000 | i as u64)
+            .collect();
+        let other = tagged_bands(fps, &aliases);
+        assert_eq!(high(other), high(s.bands));
+        for (a, b) in other.iter().zip(&s.bands) {
+            assert_ne!(*a as u32, *b as u32);
+        }
     }
 
     #[test]

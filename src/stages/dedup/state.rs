@@ -66,7 +66,7 @@ const PLACEHOLDER: u8 = 1;
 const DUPLICATE: u8 = 2;
 /// `link` is the distance back to the cluster's root (else it is the cluster's size).
 const LINKED: u8 = 4;
-/// Filed in the band index under [`bands_of`] its fingerprints.
+/// Filed in the band index under its band keys ([`Sketch::bands`]).
 const BANDED: u8 = 8;
 /// Filed in the band index under [`text_key`] (a text too short for the near tier).
 const TEXT_KEYED: u8 = 16;
@@ -498,7 +498,7 @@ impl Shard {
         if sk.tokens == 0 {
             return;
         }
-        if self.indexed == self.band_cap {
+        if self.indexed >= self.band_room() {
             self.rebuild_bands();
         }
         self.indexed += 1;

@@ -77,7 +77,8 @@ fn short_texts_only_match_when_identical() {
 #[test]
 fn copies_are_found_after_the_index_grows() {
     // Texts that share most of their words (popular band keys) mixed with short ones (a
-    // single index key each); the index is rebuilt five times while they are remembered.
+    // single index key each); the index is rebuilt five times while they are remembered, and
+    // each rebuild carries the band slots' tags (from hashes the entries do not keep) over.
     let mut s = Shard::new(ShardSettings {
         window_ms: 1 << 40,
         max_entries: 100_000,
@@ -98,7 +99,13 @@ fn copies_are_found_after_the_index_grows() {
         .enumerate()
         .filter(|(i, t)| {
             let id = format!("copy{i}");
-            s.observe(input(&id, (n + i) as Millis, t)).status == DedupStatus::Unique
+            // Long texts come back edited (a near-duplicate), short ones as they were.
+            let copy = if i % 3 == 0 {
+                t.to_string()
+            } else {
+                format!("{t} today")
+            };
+            s.observe(input(&id, (n + i) as Millis, &copy)).status == DedupStatus::Unique
         })
         .count();
     // A bucket overflowing forgets its oldest key: rare, never a wrong merge.

@@ -8,7 +8,7 @@ use super::{text_keys, Shard, BANDED, DUPLICATE, RUN, TEXT_KEYED};
 use crate::clock::Millis;
 use crate::prefetch::advise_huge_pages;
 use crate::stages::dedup::index::{BandTable, IdTable};
-use crate::stages::dedup::sketch::{bands_of, BANDS};
+use crate::stages::dedup::sketch::{bands_of, with_tag, BANDS};
 
 /// Files `(key, seq)` pairs into an index being rebuilt, `run` at a time: a run's slots are
 /// requested from memory together before its inserts, so in a big table the misses overlap
@@ -55,11 +55,27 @@ impl Shard {
         self.rebuild_ids();
     }
 
-    /// Grows the band index (its keys are recomputed from the entries' fingerprints).
+    /// Entries the band index takes before it grows: half of what it is sized for while the
+    /// shard grows, all of it at the cap. A bucket of a table at full load overflows now and
+    /// then and forgets its oldest slot, and a bigger table cannot restore it (its tag comes
+    /// from hashes the entry does not keep): a growing index stays at most half full, so
+    /// that it seldom forgets. On the real-tweet evaluation, growing at full load lost 0.36
+    /// points of recall. It costs no memory beyond the cap's (the table never outgrows the
+    /// size it has at the cap).
+    pub(super) fn band_room(&self) -> usize {
+        if self.band_cap >= self.cfg.max_entries.max(2) {
+            self.band_cap
+        } else {
+            self.band_cap / 2
+        }
+    }
+
+    /// Grows the band index: buckets from the entries' fingerprints, tags from the old index.
     pub(super) fn rebuild_bands(&mut self) {
         self.band_cap = self.next_capacity(self.band_cap).max(self.indexed + 1);
         let mut bands = BandTable::new(self.band_cap * BANDS, self.cfg.max_entries);
         let (front, len) = (self.front_seq, self.entries.len());
+        let (old, entries) = (&self.bands, &self.entries);
         let pairs = self.entries.iter().enumerate().flat_map(|(i, e)| {
             let mut keys = [0u64; BANDS];
             let n = if e.flags & BANDED != 0 {
@@ -78,8 +94,22 @@ impl Shard {
             &mut bands,
             pairs,
             RUN * BANDS,
-            BandTable::prefetch,
-            |t, key, seq| t.insert(key, seq, front, len),
+            |t, key| {
+                t.prefetch(key);
+                old.prefetch(key);
+            },
+            |t, key, seq| {
+                // A band key's tag comes from hashes the entry does not keep: the old slot's.
+                let key = if entries[(seq - front) as usize].flags & BANDED != 0 {
+                    match old.tag_of(key, seq, front, len) {
+                        Some(tag) => with_tag(key, tag),
+                        None => return,
+                    }
+                } else {
+                    key
+                };
+                t.insert(key, seq, front, len)
+            },
         );
         self.bands = bands;
     }
