@@ -15,7 +15,7 @@
 //! fingerprints keeps false merges near zero. `cargo run --release --example dedup_eval`
 //! prints both distance distributions on real tweets.
 
-use super::text::{for_each_token, splitmix, stopwords, word_hash};
+use super::text::{for_each_token_hash, splitmix, stopwords};
 
 /// Number of token fingerprints kept per text (a bottom-k sketch beyond that).
 pub const FP_LEN: usize = 24;
@@ -133,8 +133,7 @@ impl Sketch {
         // pair hashes even, so one sorted set holds both.
         let mut shingles: Vec<u64> = Vec::with_capacity(64);
         let mut prev = 0u64;
-        for_each_token(text, |t| {
-            let h = word_hash(t);
+        for_each_token_hash(text, |h| {
             seq = splitmix(seq ^ h);
             shingles.push(h);
             if prev != 0 {
