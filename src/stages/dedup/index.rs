@@ -112,7 +112,8 @@ impl BandTable {
 
     /// The tag of the slot in `key`'s bucket that names the live entry `seq`, if the bucket
     /// still holds one (a full bucket forgets its oldest). When two bands of one entry share a
-    /// bucket (about once in 600,000 entries at 10 million) both get the first one's tag, and
+    /// bucket (28 pairs of bands in 5 million buckets: about one entry in 180,000 at 10
+    /// million) both get the first one's tag, and
     /// the other band is lost for that entry, as if its bucket had been full.
     pub fn tag_of(&self, key: u64, seq: u64, front: u64, len: usize) -> Option<u32> {
         let (b, _) = self.place(key);

@@ -206,8 +206,8 @@ pub fn bands_of(fps: &[u16]) -> [u64; BANDS] {
 /// permutation, carries only about 23 bits, so in a 10-million-entry shard unrelated texts
 /// share band keys by the handful (14.7 candidates per new text in `benches/dedup.rs`, each
 /// a read from main memory). The slot tag from the full hashes turns nearly all of them away
-/// before their entries are read (0.4 per text), while two texts whose band picks the same
-/// two shingles still agree on it.
+/// before their entries are read (4.5 per text remain, texts that really share the band's two
+/// words), while two texts whose band picks the same two shingles still agree on it.
 fn tagged_bands(fps: &[u16], hashes: &[u64]) -> [u64; BANDS] {
     let (first, second) = band_minimums(fps);
     let full = |v: u32| hashes.get((v & IDX_MASK) as usize).copied().unwrap_or(0);
