@@ -118,7 +118,7 @@ fn tokens_of_word<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&str, 
 }
 
 /// [`word_hash`]es of the tokens of an ASCII word: [`tokens_of_word`] then [`word_hash`],
-/// fused (the same steps as [`ascii_word_tokens`], feeding the hash instead of a buffer).
+/// fused (the bytes of [`ascii_token_bytes`] feed the hash instead of a buffer).
 fn ascii_word_hashes(word: &[u8], f: &mut impl FnMut(u64)) {
     let start = word
         .iter()
@@ -128,33 +128,14 @@ fn ascii_word_hashes(word: &[u8], f: &mut impl FnMut(u64)) {
     if matches!(w.first(), Some(b'@' | b'#')) || is_url_bytes(w) {
         return;
     }
-    let (mut h, mut len, mut last) = (FNV_OFFSET, 0usize, 0u8);
-    for (i, &c) in w.iter().enumerate() {
-        let b = if c.is_ascii_alphanumeric() {
-            let lc = c.to_ascii_lowercase();
-            if lc == last && !lc.is_ascii_digit() {
-                continue;
-            }
-            lc
-        } else if (c == b'.' || c == b',')
-            && last.is_ascii_digit()
-            && w.get(i + 1).is_some_and(u8::is_ascii_digit)
-        {
-            b'.'
-        } else {
-            if len > 0 {
-                f(splitmix(h) | 1);
-                (h, len, last) = (FNV_OFFSET, 0, 0);
-            }
-            continue;
-        };
-        last = b;
-        h = fnv_step(h, b);
-        len += 1;
-    }
-    if len > 0 {
-        f(splitmix(h) | 1);
-    }
+    let mut h = FNV_OFFSET;
+    ascii_token_bytes(w, |_, b| match b {
+        Some(b) => h = fnv_step(h, b),
+        None => {
+            f(splitmix(h) | 1);
+            h = FNV_OFFSET;
+        }
+    });
 }
 
 /// The tokens of one word and their spans (see [`for_each_token_in`]).
@@ -207,34 +188,50 @@ fn word_tokens<'a>(w: &'a str, buf: &mut String, f: &mut impl FnMut(&str, &'a st
 /// without decoding characters or Unicode tables.
 fn ascii_word_tokens<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&str, &'a str)) {
     buf.clear();
-    let w = word.as_bytes();
-    let mut last = 0u8;
-    let mut start = 0;
-    for (i, &c) in w.iter().enumerate() {
-        if buf.is_empty() {
-            start = i;
+    let mut start = None;
+    ascii_token_bytes(word.as_bytes(), |i, b| match b {
+        Some(b) => {
+            start.get_or_insert(i);
+            buf.push(b as char);
         }
-        if c.is_ascii_alphanumeric() {
+        None => {
+            f(buf, &word[start.take().unwrap_or(i)..i]);
+            buf.clear();
+        }
+    });
+}
+
+/// The normalisation of an ASCII word's tokens, byte by byte: `out(i, Some(b))` for each byte
+/// `b` a token keeps (made from `w[i]`), `out(i, None)` when a token ends before `w[i]` (or
+/// at `w.len()`). Lowercases and collapses letter runs; digits never collapse ("100" is not
+/// "10"), and "11.0.3" and "1,299" stay one token. Shared by [`ascii_word_tokens`] and
+/// [`ascii_word_hashes`], so that the token strings and the fused hashes cannot disagree.
+fn ascii_token_bytes(w: &[u8], mut out: impl FnMut(usize, Option<u8>)) {
+    let (mut open, mut last) = (false, 0u8);
+    for (i, &c) in w.iter().enumerate() {
+        let b = if c.is_ascii_alphanumeric() {
             let lc = c.to_ascii_lowercase();
             if lc == last && !lc.is_ascii_digit() {
                 continue;
             }
-            last = lc;
-            buf.push(lc as char);
+            lc
         } else if (c == b'.' || c == b',')
             && last.is_ascii_digit()
             && w.get(i + 1).is_some_and(u8::is_ascii_digit)
         {
-            buf.push('.');
-            last = b'.';
-        } else if !buf.is_empty() {
-            f(buf, &word[start..i]);
-            buf.clear();
-            last = 0;
-        }
+            b'.'
+        } else {
+            if open {
+                out(i, None);
+                (open, last) = (false, 0);
+            }
+            continue;
+        };
+        out(i, Some(b));
+        (open, last) = (true, b);
     }
-    if !buf.is_empty() {
-        f(buf, &word[start..]);
+    if open {
+        out(w.len(), None);
     }
 }
 
