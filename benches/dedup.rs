@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 use tocsin::mention::Platform;
+use tocsin::stages::dedup::sketch::Sketch;
 use tocsin::stages::dedup::state::{DedupInput, Shard};
 use tocsin::stages::dedup::DedupConfig;
 
@@ -179,6 +180,15 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::LargeInput,
         )
+    });
+    // The near tier's own work on a mention, without the shard: tokens, shingles, sketch.
+    g.bench_function("sketch_tweets", |b| {
+        b.iter(|| {
+            mixed
+                .iter()
+                .map(|t| Sketch::of(t).bands[0])
+                .fold(0u64, |x, k| x ^ k)
+        })
     });
     g.finish();
     drop(base);

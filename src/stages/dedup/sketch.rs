@@ -130,40 +130,56 @@ impl Sketch {
         let mut seq = 0xa076_1d64_78bd_642fu64;
         // Words and word pairs: pairs make the similarity see word order, so "tried that list
         // already" and "already tried all that" are not near-duplicates. Word hashes are odd,
-        // pair hashes even, so one sorted set holds both.
-        let mut shingles: Vec<u64> = Vec::with_capacity(64);
+        // pair hashes even, so the two sets never share a value.
+        let mut words: Vec<u64> = Vec::with_capacity(32);
+        let mut pairs: Vec<u64> = Vec::with_capacity(32);
         let mut prev = 0u64;
         for_each_token_hash(text, |h| {
             seq = splitmix(seq ^ h);
-            shingles.push(h);
+            words.push(h);
             if prev != 0 {
-                shingles.push(splitmix(prev.rotate_left(17) ^ h) & !1);
+                pairs.push(splitmix(prev.rotate_left(17) ^ h) & !1);
             }
             prev = h;
         });
-        shingles.sort_unstable();
-        shingles.dedup();
+        // Words and pairs apart: the words' order gives the content terms, and a merge of the
+        // two the smallest shingles (see `sort_hashes` for why not a comparison sort).
+        sort_hashes(&mut words);
+        words.dedup();
+        sort_hashes(&mut pairs);
+        pairs.dedup();
         // Content words decide whether a text says enough for the near tier ("to the" does
-        // not) and are handed on as the mention's terms.
+        // not) and are handed on as the mention's terms. Most words are turned away by the
+        // fingerprint bitmap without a lookup in the stopword set.
         let stop = stopwords();
-        let mut tokens = 0u32;
-        let mut content: Vec<u64> = Vec::with_capacity(32);
-        for &h in shingles.iter().filter(|h| *h & 1 == 1) {
-            tokens += 1;
-            if !stop.contains(&h) {
-                content.push(h);
-            }
+        let content: Vec<u64> = words
+            .iter()
+            .copied()
+            .filter(|&h| !is_stop_fingerprint(fingerprint(h)) || !stop.contains(&h))
+            .collect();
+        // The `FP_LEN` smallest shingles, ascending: a merge of the two sorted sets.
+        // Without branches: which side is smaller is a coin toss at every step.
+        let mut low = [0u64; FP_LEN];
+        let n = FP_LEN.min(words.len() + pairs.len());
+        let (mut i, mut j) = (0, 0);
+        for slot in &mut low[..n] {
+            // An exhausted side reads as u64::MAX, which no pair hash (even) reaches.
+            let w = words.get(i).copied().unwrap_or(u64::MAX);
+            let p = pairs.get(j).copied().unwrap_or(u64::MAX);
+            let take_word = (w < p) | (j == pairs.len());
+            *slot = if take_word { w } else { p };
+            i += take_word as usize;
+            j += !take_word as usize;
         }
         let mut fps = Fps {
-            len: 0,
+            len: n as u8,
             v: [0; FP_LEN],
         };
-        for (slot, &h) in fps.v.iter_mut().zip(shingles.iter()) {
+        for (slot, &h) in fps.v.iter_mut().zip(&low[..n]) {
             *slot = fingerprint(h);
-            fps.len += 1;
         }
-        let bands = tagged_bands(fps.as_slice(), &shingles);
-        if fps.len as usize + 4 <= FP_LEN {
+        let bands = tagged_bands(fps.as_slice(), &low[..n]);
+        if n + 4 <= FP_LEN {
             // Spare slots carry the text's hash: a one-word text's single 16-bit fingerprint
             // is too weak an identity on its own ("eygpt" and "feliz" can share it).
             for (i, slot) in fps.v[FP_LEN - 4..].iter_mut().enumerate() {
@@ -172,13 +188,48 @@ impl Sketch {
         }
         Sketch {
             norm_hash: seq,
-            tokens,
-            shingles: shingles.len() as u32,
+            tokens: words.len() as u32,
+            shingles: (words.len() + pairs.len()) as u32,
             content: content.len() as u32,
             content_hashes: content,
             fps,
             bands,
         }
+    }
+}
+
+/// Sorts uniformly distributed hashes. A post has a few dozen, and a comparison sort of so few
+/// is an insertion sort whose every step is a branch the CPU cannot predict (it was a fifth of
+/// a sketch): they are first placed by their top bits, one pass each way without branches,
+/// which leaves them nearly sorted, and the insertion sort then finishes with few moves.
+fn sort_hashes(v: &mut [u64]) {
+    const BITS: u32 = 6;
+    // Longer texts are rare: the buffer below stays small (it is cleared on every call).
+    if v.len() > 1 << BITS {
+        return v.sort_unstable();
+    }
+    let mut at = [0u16; (1 << BITS) + 1];
+    for &h in v.iter() {
+        at[(h >> (64 - BITS)) as usize + 1] += 1;
+    }
+    for i in 1..at.len() {
+        at[i] += at[i - 1];
+    }
+    let mut placed = [0u64; 1 << BITS];
+    for &h in v.iter() {
+        let b = &mut at[(h >> (64 - BITS)) as usize];
+        placed[*b as usize] = h;
+        *b += 1;
+    }
+    v.copy_from_slice(&placed[..v.len()]);
+    for i in 1..v.len() {
+        let h = v[i];
+        let mut j = i;
+        while j > 0 && v[j - 1] > h {
+            v[j] = v[j - 1];
+            j -= 1;
+        }
+        v[j] = h;
     }
 }
 
@@ -237,6 +288,26 @@ fn band_key(b: usize, first: u32, second: u32) -> u64 {
 /// shingle behind it can be found; two of a text's values tie on the rest about once in
 /// 2^27 / 24² texts). `u32::MAX` where a band has fewer than two values.
 fn band_minimums(fps: &[u16]) -> ([u32; BANDS], [u32; BANDS]) {
+    // The eight bands' minimums are eight 32-bit lanes: one AVX2 register where the CPU has
+    // it (x86-64's baseline, SSE2, has no 32-bit multiply or minimum on vectors, and the
+    // loop ran one lane at a time: a seventh of a sketch). Same code, same results.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has just been found to support AVX2.
+        return unsafe { band_minimums_avx2(fps) };
+    }
+    band_minimums_portable(fps)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn band_minimums_avx2(fps: &[u16]) -> ([u32; BANDS], [u32; BANDS]) {
+    band_minimums_portable(fps)
+}
+
+/// [`band_minimums`] for any CPU: what the AVX2 build compiles too.
+#[inline(always)]
+fn band_minimums_portable(fps: &[u16]) -> ([u32; BANDS], [u32; BANDS]) {
     // Without the function words: a band keyed by "the" and "to" would be shared by many
     // texts and crowd others out of its bucket. Word pairs stay: they are rarely common.
     let kept = fps.iter().filter(|&&f| !is_stop_fingerprint(f)).count();
@@ -463,6 +534,27 @@ mod tests {
             proptest::prop_assert_eq!(bands_of(&fps).to_vec(), want);
         }
 
+        /// The sketch is the one its definition gives: words and pairs as one sorted set, its
+        /// `FP_LEN` smallest fingerprinted, content words without the stopwords. Texts with
+        /// repeated words and pairs, stopwords, more shingles than `FP_LEN` and none.
+        #[test]
+        fn sketch_is_its_definition(
+            t in "((the|to|and|app|down|login|card|é|Ça|[a-z]{1,7}|11.0|@x|#y|https://t.co/z|😡)[ ,.!\t]){0,40}"
+        ) {
+            proptest::prop_assert_eq!(Sketch::of(&t), reference_sketch(&t));
+        }
+
+        /// The bucketed sort sorts, below and above the size where it hands over.
+        #[test]
+        fn hashes_sort(v in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..130), top in 0u64..4) {
+            // Some runs crowd one bucket: hashes that share their top bits.
+            let mut v: Vec<u64> = v.into_iter().map(|h| if top == 0 { h >> 8 } else { h }).collect();
+            let mut want = v.clone();
+            want.sort_unstable();
+            sort_hashes(&mut v);
+            proptest::prop_assert_eq!(v, want);
+        }
+
         /// The fingerprint-set filter only rejects pairs the merge rejects too.
         #[test]
         fn fp_set_never_rejects_a_pair_that_reaches_the_floor(
@@ -481,6 +573,63 @@ mod tests {
             let reaches = jaccard_at_least(&a, a_tokens, &b, b_tokens, floor).is_some();
             let passes = FpSet::new(&b, b_tokens).could_reach(&a, a_tokens, floor);
             proptest::prop_assert!(passes || !reaches, "rejected a pair that reaches {floor}");
+        }
+    }
+
+    /// The sketch as first written (one sorted set of words and pairs): the definition
+    /// [`Sketch::of`] must keep.
+    fn reference_sketch(text: &str) -> Sketch {
+        let mut seq = 0xa076_1d64_78bd_642fu64;
+        // Words and word pairs: pairs make the similarity see word order, so "tried that list
+        // already" and "already tried all that" are not near-duplicates. Word hashes are odd,
+        // pair hashes even, so one sorted set holds both.
+        let mut shingles: Vec<u64> = Vec::with_capacity(64);
+        let mut prev = 0u64;
+        for_each_token_hash(text, |h| {
+            seq = splitmix(seq ^ h);
+            shingles.push(h);
+            if prev != 0 {
+                shingles.push(splitmix(prev.rotate_left(17) ^ h) & !1);
+            }
+            prev = h;
+        });
+        shingles.sort_unstable();
+        shingles.dedup();
+        // Content words decide whether a text says enough for the near tier ("to the" does
+        // not) and are handed on as the mention's terms.
+        let stop = stopwords();
+        let mut tokens = 0u32;
+        let mut content: Vec<u64> = Vec::with_capacity(32);
+        for &h in shingles.iter().filter(|h| *h & 1 == 1) {
+            tokens += 1;
+            if !stop.contains(&h) {
+                content.push(h);
+            }
+        }
+        let mut fps = Fps {
+            len: 0,
+            v: [0; FP_LEN],
+        };
+        for (slot, &h) in fps.v.iter_mut().zip(shingles.iter()) {
+            *slot = fingerprint(h);
+            fps.len += 1;
+        }
+        let bands = tagged_bands(fps.as_slice(), &shingles);
+        if fps.len as usize + 4 <= FP_LEN {
+            // Spare slots carry the text's hash: a one-word text's single 16-bit fingerprint
+            // is too weak an identity on its own ("eygpt" and "feliz" can share it).
+            for (i, slot) in fps.v[FP_LEN - 4..].iter_mut().enumerate() {
+                *slot = (seq >> (16 * i)) as u16;
+            }
+        }
+        Sketch {
+            norm_hash: seq,
+            tokens,
+            shingles: shingles.len() as u32,
+            content: content.len() as u32,
+            content_hashes: content,
+            fps,
+            bands,
         }
     }
 

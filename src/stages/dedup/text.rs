@@ -94,15 +94,63 @@ pub fn for_each_token_in<'a>(text: &'a str, mut f: impl FnMut(&str, &'a str)) {
 /// tokens: dedup's sketch, the costliest part of a mention's dedup, spent a fifth of its time
 /// tokenising.
 pub fn for_each_token_hash(text: &str, mut f: impl FnMut(u64)) {
+    let b = text.as_bytes();
     let mut buf = String::new();
-    for_each_word(text, |word| {
-        if word.is_ascii() {
-            ascii_word_hashes(word.as_bytes(), &mut f);
-        } else {
-            tokens_of_word(word, &mut buf, &mut |t, _| f(word_hash(t)));
+    let mut i = 0;
+    // One pass finds each run between ASCII spaces and what it holds; an all-ASCII run (most
+    // words of most posts) is one word, hashed as it is, without the general path's passes
+    // for word ends, ASCII-ness and URL colons.
+    while i < b.len() {
+        if BYTE_CLASS[b[i] as usize] & SPACE != 0 {
+            i += 1;
+            continue;
         }
-    });
+        let start = i;
+        let mut seen = 0;
+        while let Some(&c) = b.get(i) {
+            let class = BYTE_CLASS[c as usize];
+            if class & SPACE != 0 {
+                break;
+            }
+            seen |= class;
+            i += 1;
+        }
+        // `start` and `i` sit next to ASCII bytes (or the ends): character boundaries.
+        let run = &text[start..i];
+        if seen & HIGH == 0 {
+            ascii_word_hashes(run.as_bytes(), seen & COLON != 0, &mut f);
+        } else {
+            // Other whitespace (no-break, ideographic spaces) may split the run.
+            for_each_word(run, |word| {
+                if word.is_ascii() {
+                    ascii_word_hashes(word.as_bytes(), word.contains(':'), &mut f);
+                } else {
+                    tokens_of_word(word, &mut buf, &mut |t, _| f(word_hash(t)));
+                }
+            });
+        }
+    }
 }
+
+/// What [`for_each_token_hash`] needs to know of a byte, in one lookup; [`for_each_word`]
+/// reads its ASCII whitespace (`str::split_whitespace`'s) from it too.
+const SPACE: u8 = 1;
+const HIGH: u8 = 2;
+const COLON: u8 = 4;
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 256 {
+        t[c] = match c as u8 {
+            b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c => SPACE,
+            b':' => COLON,
+            0x80.. => HIGH,
+            _ => 0,
+        };
+        c += 1;
+    }
+    t
+};
 
 /// The tokens of one whitespace-separated word (none for a handle, hashtag or URL).
 fn tokens_of_word<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&str, &'a str)) {
@@ -119,18 +167,23 @@ fn tokens_of_word<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&str, 
 
 /// [`word_hash`]es of the tokens of an ASCII word: [`tokens_of_word`] then [`word_hash`],
 /// fused (the bytes of [`ascii_token_bytes`] feed the hash instead of a buffer).
-fn ascii_word_hashes(word: &[u8], f: &mut impl FnMut(u64)) {
+fn ascii_word_hashes(word: &[u8], has_colon: bool, f: &mut impl FnMut(u64)) {
     let start = word
         .iter()
         .position(|&c| c.is_ascii_alphanumeric() || c == b'@' || c == b'#')
         .unwrap_or(word.len());
     let w = &word[start..];
-    if matches!(w.first(), Some(b'@' | b'#')) || is_url_bytes(w) {
+    if matches!(w.first(), Some(b'@' | b'#')) || is_url_prefiltered(w, has_colon) {
         return;
     }
     let mut h = FNV_OFFSET;
     ascii_token_bytes(w, |_, b| match b {
-        Some(b) => h = fnv_step(h, b),
+        // A select, not a branch: a repeated letter is too rare for the CPU to predict it and
+        // too common (one byte in thirty) to leave to a misprediction.
+        Some((b, keep)) => {
+            let next = fnv_step(h, b);
+            h = if keep { next } else { h };
+        }
         None => {
             f(splitmix(h) | 1);
             h = FNV_OFFSET;
@@ -190,10 +243,11 @@ fn ascii_word_tokens<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&st
     buf.clear();
     let mut start = None;
     ascii_token_bytes(word.as_bytes(), |i, b| match b {
-        Some(b) => {
+        Some((b, true)) => {
             start.get_or_insert(i);
             buf.push(b as char);
         }
+        Some((_, false)) => {}
         None => {
             f(buf, &word[start.take().unwrap_or(i)..i]);
             buf.clear();
@@ -201,25 +255,24 @@ fn ascii_word_tokens<'a>(word: &'a str, buf: &mut String, f: &mut impl FnMut(&st
     });
 }
 
-/// The normalisation of an ASCII word's tokens, byte by byte: `out(i, Some(b))` for each byte
-/// `b` a token keeps (made from `w[i]`), `out(i, None)` when a token ends before `w[i]` (or
-/// at `w.len()`). Lowercases and collapses letter runs; digits never collapse ("100" is not
-/// "10"), and "11.0.3" and "1,299" stay one token. Shared by [`ascii_word_tokens`] and
+/// The normalisation of an ASCII word's tokens, byte by byte: `out(i, Some((b, true)))` for
+/// each byte `b` a token keeps (made from `w[i]`), `out(i, Some((b, false)))` for a repeated
+/// letter it drops, `out(i, None)` when a token ends before `w[i]` (or at `w.len()`).
+/// Lowercases and collapses letter runs; digits never collapse ("100" is not "10"), and
+/// "11.0.3" and "1,299" stay one token. Shared by [`ascii_word_tokens`] and
 /// [`ascii_word_hashes`], so that the token strings and the fused hashes cannot disagree.
-fn ascii_token_bytes(w: &[u8], mut out: impl FnMut(usize, Option<u8>)) {
+fn ascii_token_bytes(w: &[u8], mut out: impl FnMut(usize, Option<(u8, bool)>)) {
     let (mut open, mut last) = (false, 0u8);
     for (i, &c) in w.iter().enumerate() {
-        let b = if c.is_ascii_alphanumeric() {
-            let lc = c.to_ascii_lowercase();
-            if lc == last && !lc.is_ascii_digit() {
-                continue;
-            }
-            lc
+        let lc = ASCII_FOLD[c as usize];
+        let (b, keep) = if lc != 0 {
+            // Letters sort above digits: only letters collapse.
+            (lc, lc != last || lc <= b'9')
         } else if (c == b'.' || c == b',')
             && last.is_ascii_digit()
             && w.get(i + 1).is_some_and(u8::is_ascii_digit)
         {
-            b'.'
+            (b'.', true)
         } else {
             if open {
                 out(i, None);
@@ -227,13 +280,26 @@ fn ascii_token_bytes(w: &[u8], mut out: impl FnMut(usize, Option<u8>)) {
             }
             continue;
         };
-        out(i, Some(b));
+        out(i, Some((b, keep)));
         (open, last) = (true, b);
     }
     if open {
         out(w.len(), None);
     }
 }
+
+/// An ASCII letter or digit lowercased, 0 for any other byte: one lookup per byte.
+const ASCII_FOLD: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut c = 0;
+    while c < 128 {
+        if (c as u8).is_ascii_alphanumeric() {
+            t[c] = (c as u8).to_ascii_lowercase();
+        }
+        c += 1;
+    }
+    t
+};
 
 /// Calls `f` with each whitespace-separated word of `text`: the words of
 /// `str::split_whitespace`, found without decoding ASCII bytes (most social text), which
@@ -245,7 +311,7 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
     while i < b.len() {
         let c = b[i];
         let (space, len) = if c < 0x80 {
-            (matches!(c, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c), 1)
+            (BYTE_CLASS[c as usize] & SPACE != 0, 1)
         } else {
             // `i` is always at a character boundary: it only moves by whole characters.
             let ch = text[i..].chars().next().unwrap_or(' ');
@@ -267,15 +333,15 @@ pub fn for_each_word<'a>(text: &'a str, mut f: impl FnMut(&'a str)) {
 
 /// Whether a whitespace-separated word is a URL (`http://`, `https://`, `www.`, `x://`).
 pub fn is_url(w: &str) -> bool {
-    is_url_bytes(w.as_bytes())
+    is_url_prefiltered(w.as_bytes(), w.contains(':'))
 }
 
-fn is_url_bytes(b: &[u8]) -> bool {
-    // `http://` and `https://` contain `://`; the byte scan spares most words the substring
-    // search.
+/// [`is_url`] for a caller that knows whether the word may hold a colon (`false` only when
+/// it holds none): `http://` and `https://` contain `://`, and most words no colon at all.
+fn is_url_prefiltered(b: &[u8], has_colon: bool) -> bool {
     b.len() >= 4
         && ((b[..4].eq_ignore_ascii_case(b"www."))
-            || (b.contains(&b':') && b.windows(3).any(|x| x == b"://")))
+            || (has_colon && b.windows(3).any(|x| x == b"://")))
 }
 
 /// Frequent function words of the languages Tocsin serves most, normalised like tokens.
