@@ -91,7 +91,8 @@ struct DetectSpikesArgs {
     /// Override: the minimum z.
     #[arg(long)]
     min_z: Option<f64>,
-    /// Override: seconds after an opening during which no new incident opens.
+    /// Override: seconds after an opening during which only a far stronger surge (the
+    /// config's `escalation_factor`, 2.5 × the opening score) opens a new incident.
     #[arg(long)]
     cooldown_secs: Option<u64>,
     /// Also flag drops (for non-count series).

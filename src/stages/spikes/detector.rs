@@ -25,8 +25,9 @@
 //!   expectation in the bucket: tiny streams never page anyone.
 //! - **Lifecycle.** An alert opens an incident; it resolves after `resolve_after_secs` in which
 //!   the longest scale's score stayed below `resolve_ratio` and no scale alerted again; a new
-//!   incident cannot open within `cooldown_secs` of the last opening. A surge gives one
-//!   incident, not a storm.
+//!   incident cannot open within `cooldown_secs` of the last opening unless its score reaches
+//!   `escalation_factor` × the score that opened the last one. A surge gives one incident, not
+//!   a storm, and a small blip in the morning does not silence the outage of the afternoon.
 //!
 //! Why this design (measured on NAB realTweets with `tocsin detect-spikes`, README "Spikes"):
 //! a plain EWMA z-score with the same baseline scores 58–68; calibrating each scale by its own
@@ -58,6 +59,9 @@ pub struct DetectorConfig {
     pub resolve_ratio: f64,
     pub resolve_after_secs: u64,
     pub cooldown_secs: u64,
+    /// Within the cooldown, a new incident still opens when the score reaches this multiple of
+    /// the score that opened the last one: a far bigger surge is news, not a repeat.
+    pub escalation_factor: f64,
     /// Also alert on drops (for non-count series such as latency or temperature).
     pub two_sided: bool,
 }
@@ -78,6 +82,7 @@ impl Default for DetectorConfig {
             resolve_ratio: 0.8,
             resolve_after_secs: 3_600,
             cooldown_secs: 86_400,
+            escalation_factor: 2.5,
             two_sided: false,
         }
     }
@@ -119,6 +124,11 @@ impl DetectorConfig {
             "must be between 1 and calibration_days",
         );
         check(self.clip > 0.0, "clip", "must be positive");
+        check(
+            self.escalation_factor >= 1.0,
+            "escalation_factor",
+            "must be ≥ 1 (2.5 by default; a large value lets nothing through the cooldown)",
+        );
         check(
             self.resolve_ratio > 0.0 && self.resolve_ratio < self.threshold,
             "resolve_ratio",
@@ -240,6 +250,10 @@ pub struct Detector {
     open: bool,
     quiet: u32,
     cooldown_until: u64,
+    /// The score that opened the last incident; 0 before any (and in checkpoints from before
+    /// escalations: none passes the cooldown until the next opening).
+    #[serde(default)]
+    opened_score: f32,
 }
 
 impl Detector {
@@ -265,6 +279,7 @@ impl Detector {
             open: false,
             quiet: 0,
             cooldown_until: 0,
+            opened_score: 0.0,
         }
     }
 
@@ -388,10 +403,15 @@ impl Detector {
                 self.open = false;
                 best.transition = Some(Transition::Resolved);
             }
-        } else if alerting && self.buckets > self.cooldown_until {
+        } else if alerting
+            && (self.buckets > self.cooldown_until
+                || (self.opened_score > 0.0
+                    && best.score >= cfg.escalation_factor * self.opened_score as f64))
+        {
             self.open = true;
             self.quiet = 0;
             self.cooldown_until = self.buckets + p.cooldown_buckets;
+            self.opened_score = best.score as f32;
             best.transition = Some(Transition::Opened);
         }
 
@@ -570,6 +590,45 @@ mod tests {
             assert!(delays[0] >= 60 && delays[7] <= 150, "{delays:?}");
             assert!(delays[3] <= 75, "median of {delays:?}");
         }
+    }
+
+    /// Within the cooldown, a second surge like the first stays quiet, and one far bigger than
+    /// the first opens a new incident.
+    #[test]
+    fn only_a_far_bigger_surge_opens_within_the_cooldown() {
+        let start = 288 * 8;
+        let openings = |second: f64| {
+            let steps = run(
+                |i| {
+                    if (start..start + 12).contains(&i) {
+                        60.0
+                    } else if (start + 72..start + 84).contains(&i) {
+                        second
+                    } else {
+                        0.0
+                    }
+                },
+                11,
+            );
+            let opened: Vec<usize> = (0..steps.len())
+                .filter(|&i| steps[i].transition == Some(Transition::Opened))
+                .collect();
+            let resolved =
+                (start..start + 72).any(|i| steps[i].transition == Some(Transition::Resolved));
+            (opened, resolved)
+        };
+        let (same, resolved) = openings(60.0);
+        assert!(
+            resolved,
+            "the first incident resolves before the second surge"
+        );
+        assert_eq!(same.len(), 1, "{same:?}");
+        let (bigger, _) = openings(600.0);
+        assert_eq!(bigger.len(), 2, "{bigger:?}");
+        assert!(
+            bigger[1] >= start + 72 && bigger[1] <= start + 74,
+            "{bigger:?}"
+        );
     }
 
     #[test]
